@@ -1,0 +1,6 @@
+/*
+ * <sys/sunddi.h> for compiling illumos STREAMS driver sources against the
+ * project's ABI description.  Every shim name resolves to the same
+ * self-contained header; see ptm_abi.h.
+ */
+#include <ptm_abi.h>
