@@ -7,6 +7,6 @@
     non_snake_case,
     dead_code
 )]
-#![allow(clippy::all)]
+#![allow(clippy::all, clippy::undocumented_unsafe_blocks, missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

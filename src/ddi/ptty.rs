@@ -1,0 +1,314 @@
+//! The shared per-pty state (`struct pt_ttys`, owned by genunix's
+//! ptms_conf) and its two locks: the `pt_lock` mutex, and the
+//! PT_ENTER_READ/PT_ENTER_WRITE reference-count locks as RAII guards.
+//!
+//! # The reference-count locks
+//!
+//! `pt_refcnt` counts readers (> 0) or marks one writer (-1); both wait on
+//! `pt_cv` under `pt_lock`. Readers may nest, and a reader may hold its
+//! reference across `putnext` because it is a count, not a lock. The only
+//! writers are the open and close routines of ptm and pts, which set or
+//! clear the queue pointers (`ptm_rdq`, `pts_rdq`) and `pt_nullmsg`. So:
+//!
+//! * a [`ReadRef`] hands out the peer's queue with the guard's lifetime: the
+//!   peer cannot close (it needs the write side) while the queue is in use;
+//! * a [`WriteRef`] is the only way to change those three fields.
+
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicI32, AtomicU16, Ordering};
+
+use super::{Message, Queue};
+use crate::flags::PtState;
+use crate::sys;
+
+/// `ptms_attach_subsidiary()`: makes sure the pts driver is attached, so
+/// that the subsidiary can be opened once the manager open returns. `false`
+/// if pts could not be attached.
+pub fn attach_subsidiary() -> bool {
+    // SAFETY: no preconditions; may load and attach pts.
+    unsafe { sys::ptms_attach_subsidiary() == 0 }
+}
+
+/// `ptms_init()`: one-time set-up of the pty tables (idempotent).
+pub fn ptms_init() {
+    // SAFETY: no preconditions; the second and later calls do nothing.
+    unsafe { sys::ptms_init() }
+}
+
+/// A pty's shared state. The structure belongs to ptms_conf; a `PtTtys`
+/// is a handle to it that ptm holds while its manager stream is open.
+///
+/// # Invariants
+///
+/// The pointer is a live `pt_ttys` that ptms_conf will not free while this
+/// handle exists: the manager's open state (`PTMOPEN`) keeps it allocated
+/// until [`PtTtys::close`] consumes the handle.
+pub struct PtTtys {
+    p: NonNull<sys::pt_ttys>,
+}
+
+impl PtTtys {
+    /// `pt_ttys_alloc()`: a new pty, in state `PTMOPEN | PTLOCK`, or `None`
+    /// when memory is short or the pty limit is reached.
+    pub fn alloc() -> Option<PtTtys> {
+        // SAFETY: no preconditions; the result is NULL or a pty whose
+        // PTMOPEN state we now own.
+        NonNull::new(unsafe { sys::pt_ttys_alloc() }).map(|p| PtTtys { p })
+    }
+
+    /// The pty of an open manager stream, from its queue's `q_ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `q` must be a queue of this driver's manager stream, whose `q_ptr`
+    /// is NULL or the pty stored by a successful open and not yet closed;
+    /// and the returned handle must not be closed unless by the close
+    /// routine of that stream.
+    pub unsafe fn from_queue(q: Queue<'_>) -> Option<PtTtys> {
+        NonNull::new(q.private().cast::<sys::pt_ttys>()).map(|p| PtTtys { p })
+    }
+
+    /// The raw pointer, for `q_ptr`.
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.p.as_ptr().cast()
+    }
+
+    fn raw(&self) -> *mut sys::pt_ttys {
+        self.p.as_ptr()
+    }
+
+    /// The pty's minor number (fixed for its lifetime).
+    pub fn minor(&self) -> sys::minor_t {
+        // SAFETY: live pty (invariant); pt_minor never changes after alloc.
+        unsafe { (*self.raw()).pt_minor }
+    }
+
+    /// The state bits, read without `pt_lock` as ptm.c does (a racy
+    /// snapshot, which is all its callers need).
+    pub fn state(&self) -> PtState {
+        // SAFETY: live pty; the field is a naturally aligned u16 that other
+        // threads only change under pt_lock, so an atomic load sees either
+        // the old or the new value.
+        let bits = unsafe { AtomicU16::from_ptr(ptr::addr_of_mut!((*self.raw()).pt_state)) }
+            .load(Ordering::Relaxed);
+        PtState::from_bits_retain(bits)
+    }
+
+    /// The zone the subsidiary belongs to, read without `pt_lock` as ptm.c
+    /// does.
+    pub fn zoneid(&self) -> sys::zoneid_t {
+        // SAFETY: as for `state`: an aligned i32 written under pt_lock.
+        unsafe { AtomicI32::from_ptr(ptr::addr_of_mut!((*self.raw()).pt_zoneid)) }
+            .load(Ordering::Relaxed)
+    }
+
+    /// Takes `pt_lock`, for changing the state, zone or owner.
+    pub fn lock(&self) -> PtLock<'_> {
+        // SAFETY: live pty; pt_lock was initialised by ptms_conf's cache
+        // constructor.
+        unsafe { sys::mutex_enter(ptr::addr_of_mut!((*self.raw()).pt_lock)) };
+        PtLock { pty: self }
+    }
+
+    /// PT_ENTER_READ: takes a reader reference, waiting while a writer
+    /// holds the pty.
+    pub fn enter_read(&self) -> ReadRef<'_> {
+        let lock = self.lock();
+        while lock.refcnt() < 0 {
+            lock.wait();
+        }
+        lock.set_refcnt(lock.refcnt().wrapping_add(1));
+        drop(lock);
+        ReadRef { pty: self }
+    }
+
+    /// PT_ENTER_WRITE: takes the writer mark, waiting until no reference
+    /// of either kind is held.
+    pub fn enter_write(&self) -> WriteRef<'_> {
+        let lock = self.lock();
+        while lock.refcnt() != 0 {
+            lock.wait();
+        }
+        lock.set_refcnt(-1);
+        drop(lock);
+        WriteRef { pty: self }
+    }
+
+    /// `ptms_close(pt, flags)`: clears `flags` in the state and, when
+    /// neither side is open any more, frees the pty. Consumes the handle:
+    /// nothing may touch the pty afterwards.
+    pub fn close(self, flags: PtState) {
+        // SAFETY: live pty whose manager state we own; after the call the
+        // handle is gone, so no dangling use can follow.
+        unsafe { sys::ptms_close(self.raw(), u32::from(flags.bits())) }
+    }
+
+    fn queue_field<'g>(&'g self, field: *mut *mut sys::queue_t) -> Option<Queue<'g>> {
+        // SAFETY: `field` points into the live pty; the caller holds a
+        // reference lock for 'g, during which the queue it names (if any)
+        // cannot be torn down because its owner needs the write side.
+        unsafe { Queue::from_raw(*field) }
+    }
+}
+
+/// `pt_lock` held. Dropping it releases the mutex.
+pub struct PtLock<'a> {
+    pty: &'a PtTtys,
+}
+
+impl PtLock<'_> {
+    fn mutex(&self) -> *mut sys::kmutex_t {
+        // SAFETY: live pty (the guard borrows the handle).
+        unsafe { ptr::addr_of_mut!((*self.pty.raw()).pt_lock) }
+    }
+
+    /// `pt_refcnt`, which is only touched with `pt_lock` held.
+    fn refcnt(&self) -> i32 {
+        // SAFETY: live pty, and we hold pt_lock.
+        unsafe { (*self.pty.raw()).pt_refcnt }
+    }
+
+    fn set_refcnt(&self, value: i32) {
+        // SAFETY: live pty, and we hold pt_lock.
+        unsafe { (*self.pty.raw()).pt_refcnt = value }
+    }
+
+    /// `cv_broadcast(&pt_cv)`.
+    fn broadcast(&self) {
+        // SAFETY: pt_cv was initialised with the pty; we hold pt_lock.
+        unsafe { sys::cv_broadcast(ptr::addr_of_mut!((*self.pty.raw()).pt_cv)) }
+    }
+
+    /// `cv_wait(&pt_cv, &pt_lock)`.
+    fn wait(&self) {
+        // SAFETY: we hold pt_lock; pt_cv was initialised with the pty.
+        unsafe { sys::cv_wait(ptr::addr_of_mut!((*self.pty.raw()).pt_cv), self.mutex()) }
+    }
+
+    fn state_field(&self) -> *mut u16 {
+        // SAFETY: live pty.
+        unsafe { ptr::addr_of_mut!((*self.pty.raw()).pt_state) }
+    }
+
+    /// Sets bits in `pt_state`.
+    pub fn insert_state(&mut self, bits: PtState) {
+        // SAFETY: pt_state is written only under pt_lock, which we hold;
+        // the atomic view keeps the unlocked readers' loads well defined.
+        let state = unsafe { AtomicU16::from_ptr(self.state_field()) };
+        state.store(
+            state.load(Ordering::Relaxed) | bits.bits(),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Clears bits in `pt_state`.
+    pub fn remove_state(&mut self, bits: PtState) {
+        // SAFETY: as for `insert_state`.
+        let state = unsafe { AtomicU16::from_ptr(self.state_field()) };
+        state.store(
+            state.load(Ordering::Relaxed) & !bits.bits(),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Sets the zone of the subsidiary (`pt_zoneid`).
+    pub fn set_zoneid(&mut self, zoneid: sys::zoneid_t) {
+        // SAFETY: written only under pt_lock, which we hold.
+        unsafe { AtomicI32::from_ptr(ptr::addr_of_mut!((*self.pty.raw()).pt_zoneid)) }
+            .store(zoneid, Ordering::Relaxed);
+    }
+
+    /// Sets the owner of the subsidiary node (`pt_ruid`, `pt_rgid`).
+    pub fn set_owner(&mut self, uid: sys::uid_t, gid: sys::gid_t) {
+        // SAFETY: written only under pt_lock, which we hold.
+        unsafe {
+            (*self.pty.raw()).pt_ruid = uid;
+            (*self.pty.raw()).pt_rgid = gid;
+        }
+    }
+}
+
+impl Drop for PtLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we entered this mutex in `PtTtys::lock`.
+        unsafe { sys::mutex_exit(self.mutex()) }
+    }
+}
+
+/// A reader reference (PT_ENTER_READ); PT_EXIT_READ on drop.
+pub struct ReadRef<'a> {
+    pty: &'a PtTtys,
+}
+
+impl ReadRef<'_> {
+    /// The subsidiary's read queue, if the subsidiary is open. It stays
+    /// valid while this reference is held.
+    pub fn pts_rdq(&self) -> Option<Queue<'_>> {
+        // SAFETY: field of the live pty; we hold a reader reference.
+        self.pty
+            .queue_field(unsafe { ptr::addr_of_mut!((*self.pty.raw()).pts_rdq) })
+    }
+
+    /// The subsidiary's read queue if traffic may go to it: unlocked and
+    /// open (see [`logic::subsidiary_ready`](crate::logic::subsidiary_ready)).
+    pub fn ready_subsidiary(&self) -> Option<Queue<'_>> {
+        let q = self.pts_rdq();
+        crate::logic::subsidiary_ready(self.pty.state(), q.is_some())
+            .then_some(q)
+            .flatten()
+    }
+}
+
+impl Drop for ReadRef<'_> {
+    fn drop(&mut self) {
+        let lock = self.pty.lock();
+        // Our reference keeps the count positive, so this cannot wrap.
+        let refcnt = lock.refcnt().wrapping_sub(1);
+        lock.set_refcnt(refcnt);
+        if refcnt == 0 {
+            lock.broadcast();
+        }
+        drop(lock);
+    }
+}
+
+/// The writer mark (PT_ENTER_WRITE); PT_EXIT_WRITE on drop.
+pub struct WriteRef<'a> {
+    pty: &'a PtTtys,
+}
+
+impl WriteRef<'_> {
+    /// Publishes (or withdraws, with `None`) the manager's read queue.
+    pub fn set_ptm_rdq(&mut self, q: Option<Queue<'_>>) {
+        let raw = q.map_or(ptr::null_mut(), Queue::as_ptr);
+        // SAFETY: ptm_rdq is only written under the writer mark, held.
+        unsafe { (*self.pty.raw()).ptm_rdq = raw }
+    }
+
+    /// Takes the preallocated zero-length message pts stored for its close.
+    pub fn take_nullmsg(&mut self) -> Option<Message> {
+        // SAFETY: pt_nullmsg is only read or written under the writer mark,
+        // held; the message it names belongs to whoever takes it out.
+        unsafe {
+            let field = ptr::addr_of_mut!((*self.pty.raw()).pt_nullmsg);
+            Message::from_raw(ptr::replace(field, ptr::null_mut()))
+        }
+    }
+
+    /// The subsidiary's read queue, if open.
+    pub fn pts_rdq(&self) -> Option<Queue<'_>> {
+        // SAFETY: field of the live pty; we hold the writer mark.
+        self.pty
+            .queue_field(unsafe { ptr::addr_of_mut!((*self.pty.raw()).pts_rdq) })
+    }
+}
+
+impl Drop for WriteRef<'_> {
+    fn drop(&mut self) {
+        let lock = self.pty.lock();
+        lock.set_refcnt(0);
+        lock.broadcast();
+        drop(lock);
+    }
+}

@@ -1,0 +1,200 @@
+//! STREAMS queues (`queue_t`) and the utilities ptm calls on them.
+
+use core::ffi::{c_int, c_void};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use super::Message;
+use crate::sys;
+
+/// How `flushq`/`flushband` choose what to free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushMode {
+    /// `FLUSHDATA`: only data messages (`M_DATA`, `M_PROTO`, `M_PCPROTO`,
+    /// `M_DELAY`).
+    Data,
+    /// `FLUSHALL`: everything.
+    All,
+}
+
+impl FlushMode {
+    fn raw(self) -> c_int {
+        match self {
+            FlushMode::Data => sys::FLUSHDATA,
+            FlushMode::All => sys::FLUSHALL,
+        }
+    }
+}
+
+/// One queue of a STREAMS queue pair, valid for the lifetime `'q`.
+///
+/// A `Queue<'q>` is only created for a queue the framework guarantees to
+/// exist for `'q`: the queue an entry point was called with (valid for that
+/// call), or the peer's queue read from `pt_ttys` under a reference lock
+/// (valid while the [`ReadRef`](super::ReadRef) or
+/// [`WriteRef`](super::WriteRef) it was borrowed from lives). It is `Copy`:
+/// a queue is a shared kernel object that every method only hands to the
+/// kernel's own thread-safe STREAMS utilities.
+#[derive(Clone, Copy)]
+pub struct Queue<'q> {
+    q: NonNull<sys::queue_t>,
+    _life: PhantomData<&'q sys::queue_t>,
+}
+
+impl<'q> Queue<'q> {
+    /// Wraps a raw queue pointer, `None` for NULL.
+    ///
+    /// # Safety
+    ///
+    /// `q` must be NULL or a queue that stays valid (not freed, still part
+    /// of its stream) for all of `'q`.
+    pub unsafe fn from_raw(q: *mut sys::queue_t) -> Option<Queue<'q>> {
+        NonNull::new(q).map(|q| Queue {
+            q,
+            _life: PhantomData,
+        })
+    }
+
+    /// The raw pointer, for storing in `pt_ttys`.
+    pub fn as_ptr(self) -> *mut sys::queue_t {
+        self.q.as_ptr()
+    }
+
+    /// The driver-private pointer (`q_ptr`).
+    pub fn private(self) -> *mut c_void {
+        // SAFETY: the queue is valid for 'q (type invariant); q_ptr of our
+        // own queue pair is only written by our open/close routines.
+        unsafe { (*self.q.as_ptr()).q_ptr }
+    }
+
+    /// Sets `q_ptr` of this queue and of its write-side partner, as an
+    /// open routine does for its pair (pass the read queue).
+    pub fn set_private_pair(self, p: *mut c_void) {
+        // SAFETY: our own queue is valid for 'q and its q_ptr is ours.
+        unsafe { (*self.q.as_ptr()).q_ptr = p }
+        if let Some(wq) = self.wr() {
+            // SAFETY: the partner queue of our own pair, equally ours.
+            unsafe { (*wq.q.as_ptr()).q_ptr = p }
+        }
+    }
+
+    /// Whether another queue follows this one in its stream (`q_next`), i.e.
+    /// something above the subsidiary driver can take a message.
+    pub fn has_next(self) -> bool {
+        // SAFETY: the queue is valid for 'q; q_next is maintained by the
+        // framework and stable while our reference lock holds the stream.
+        unsafe { !(*self.q.as_ptr()).q_next.is_null() }
+    }
+
+    /// `WR(9F)`: the write queue of this queue's pair (never NULL for a
+    /// valid queue; `None` only guards the impossible).
+    pub fn wr(self) -> Option<Queue<'q>> {
+        // SAFETY: WR accepts any valid queue and returns the write queue of
+        // the same pair, which lives exactly as long as this one.
+        unsafe { Queue::from_raw(sys::WR(self.q.as_ptr())) }
+    }
+
+    /// `getq(9F)`: the next message, or `None` (and `QWANTR` set).
+    pub fn getq(self) -> Option<Message> {
+        // SAFETY: valid queue; getq returns NULL or a message it unlinked
+        // and hands to us.
+        unsafe { Message::from_raw(sys::getq(self.q.as_ptr())) }
+    }
+
+    /// `putq(9F)`. Gives the message back if it could not be queued (only
+    /// when a new band structure could not be allocated); the caller then
+    /// still owns it.
+    pub fn putq(self, mp: Message) -> Result<(), Message> {
+        let raw = mp.into_nonnull();
+        // SAFETY: valid queue and a message we own; on success putq keeps it.
+        match unsafe { sys::putq(self.q.as_ptr(), raw.as_ptr()) } {
+            // SAFETY: on failure putq neither queued nor freed the message,
+            // so ownership returns to us.
+            0 => Err(unsafe { Message::from_nonnull(raw) }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `putbq(9F)`: back at the head of its class; like [`putq`](Self::putq)
+    /// on failure.
+    pub fn putbq(self, mp: Message) -> Result<(), Message> {
+        let raw = mp.into_nonnull();
+        // SAFETY: as for putq.
+        match unsafe { sys::putbq(self.q.as_ptr(), raw.as_ptr()) } {
+            // SAFETY: as for putq.
+            0 => Err(unsafe { Message::from_nonnull(raw) }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `putnext(9F)`: passes the message to the next queue's put procedure.
+    pub fn putnext(self, mp: Message) {
+        // SAFETY: valid queue with a successor (our reference lock or the
+        // framework keeps the stream plumbed); the message is handed over.
+        unsafe { sys::putnext(self.q.as_ptr(), mp.into_raw()) }
+    }
+
+    /// `qreply(9F)`: sends the message back the other way in this stream.
+    pub fn qreply(self, mp: Message) {
+        // SAFETY: valid queue; the message is handed over.
+        unsafe { sys::qreply(self.q.as_ptr(), mp.into_raw()) }
+    }
+
+    /// `putnextctl(9F)`: sends a new zero-length control message of type
+    /// `db_type` to the next queue; `false` if it could not be allocated.
+    pub fn putnextctl(self, db_type: u8) -> bool {
+        // SAFETY: valid queue with a successor, as for putnext.
+        unsafe { sys::putnextctl(self.q.as_ptr(), c_int::from(db_type)) != 0 }
+    }
+
+    /// `qenable(9F)`: schedules the queue's service procedure.
+    pub fn qenable(self) {
+        // SAFETY: valid queue; qenable ignores queues being closed.
+        unsafe { sys::qenable(self.q.as_ptr()) }
+    }
+
+    /// `flushq(9F)`.
+    pub fn flushq(self, mode: FlushMode) {
+        // SAFETY: valid queue.
+        unsafe { sys::flushq(self.q.as_ptr(), mode.raw()) }
+    }
+
+    /// `flushband(9F)`.
+    pub fn flushband(self, band: u8, mode: FlushMode) {
+        // SAFETY: valid queue.
+        unsafe { sys::flushband(self.q.as_ptr(), band, mode.raw()) }
+    }
+
+    /// `bcanputnext(9F)`: whether band `band` of the next queue with a
+    /// service procedure has room (marks it wanted if not).
+    pub fn bcanputnext(self, band: u8) -> bool {
+        // SAFETY: valid queue, as for putnext.
+        unsafe { sys::bcanputnext(self.q.as_ptr(), band) != 0 }
+    }
+
+    /// `qprocson(9F)` (on the read queue of our pair).
+    pub fn qprocson(self) {
+        // SAFETY: our own read queue during open.
+        unsafe { sys::qprocson(self.q.as_ptr()) }
+    }
+
+    /// `qprocsoff(9F)` (on the read queue of our pair).
+    pub fn qprocsoff(self) {
+        // SAFETY: our own read queue during close.
+        unsafe { sys::qprocsoff(self.q.as_ptr()) }
+    }
+
+    /// `miocack(9F)`: acknowledges an `M_IOCTL` back up this write queue's
+    /// stream.
+    pub fn miocack(self, mp: Message, count: c_int, rval: c_int) {
+        // SAFETY: valid queue and an M_IOCTL message we own (checked to hold
+        // an iocblk by the caller's `Message::ioctl`); handed over.
+        unsafe { sys::miocack(self.q.as_ptr(), mp.into_raw(), count, rval) }
+    }
+
+    /// `miocnak(9F)`: refuses an `M_IOCTL` with `error`.
+    pub fn miocnak(self, mp: Message, count: c_int, error: c_int) {
+        // SAFETY: as for miocack.
+        unsafe { sys::miocnak(self.q.as_ptr(), mp.into_raw(), count, error) }
+    }
+}

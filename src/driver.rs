@@ -1,0 +1,335 @@
+//! The pseudo-terminal manager: ptmopen, ptmclose, ptmwput, ptmrsrv and
+//! ptmwsrv, following illumos's `usr/src/uts/common/io/ptm.c` branch for
+//! branch.
+//!
+//! # How the pieces fit
+//!
+//! The manager (`/dev/ptmx`, a clone device) and the subsidiary
+//! (`/dev/pts/N`, the pts driver) are two streams joined by a shared
+//! `pt_ttys` that ptms_conf allocates. Neither driver queues anything on its
+//! read side: each `putnext`s straight to the queue above the *other*
+//! driver's read queue. What the manager process writes goes ptmwput →
+//! (ptm's write queue) → ptmwsrv → above pts; the read-side service routine
+//! ptmrsrv exists only so that back-enabling of the manager's stream head
+//! reaches the subsidiary's write side.
+//!
+//! `M_FLUSH` is the one message that needs translating: the manager's write
+//! side is the subsidiary's read side, so FLUSHR and FLUSHW swap on the way
+//! through. ptm answers five ioctls itself (ISPTM, UNLKPT, PTSSTTY, ZONEPT,
+//! OWNERPT) and passes the rest on. While the pty is locked (before UNLKPT)
+//! or the subsidiary is not open, anything that would go to it is refused:
+//! ioctls with a NAK, everything else with a two-byte `M_ERROR` that sets
+//! a persistent EINVAL write error on the manager's stream head.
+//!
+//! # The one deliberate difference from illumos
+//!
+//! OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
+//! NULL when ZONEPT moved the pty into a zone that no longer exists (or is
+//! not running); illumos then passes NULL to `zone_rele` (and, for large
+//! ids, to `valid_ephemeral_uid`) and panics. Here that OWNERPT is refused
+//! with EINVAL.
+//!
+//! Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
+//! kernel and so is absent here; `ASSERT`s become early returns.
+
+use core::ffi::c_int;
+use core::mem::size_of;
+
+use crate::ddi::{self, FlushMode, Message, PtTtys, Queue, Zone};
+use crate::flags::{OpenFlags, OpenState, PtState};
+use crate::logic::{self, PtIoctl};
+use crate::sys::{self, dev_t};
+
+/// Errors ptm returns (illumos values).
+const ENXIO: c_int = sys::ENXIO;
+const ENOMEM: c_int = sys::ENOMEM;
+const EINVAL: c_int = sys::EINVAL;
+
+/// Opens a manager: always through the clone device, one open per minor.
+///
+/// Allocates the pty (state `PTMOPEN | PTLOCK`, so the subsidiary stays
+/// locked until UNLKPT), links the queues, publishes the read queue to the
+/// subsidiary side and sends the stream head its tty options. `*devp`
+/// returns with the new minor.
+pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> c_int {
+    let sflag = OpenState::from_bits_retain(sflag);
+    let dminor = logic::getminor(*devp);
+
+    // Allow reopen.
+    if !rqp.private().is_null() {
+        return 0;
+    }
+
+    if sflag.contains(OpenState::MODOPEN) {
+        return ENXIO;
+    }
+
+    // A direct open of a specific manager minor (through a hand-made /dev
+    // node) is not supported.
+    if !sflag.contains(OpenState::CLONEOPEN) && dminor != 0 {
+        return ENXIO;
+    }
+
+    // The subsidiary driver must be attached before the open returns, so
+    // that opening the subsidiary will succeed.
+    if !ddi::attach_subsidiary() {
+        return ENXIO;
+    }
+
+    let Some(mut mop) = Message::allocb(size_of::<sys::stroptions>(), sys::BPRI_MED as u32) else {
+        return ENOMEM;
+    };
+
+    let Some(ptmp) = PtTtys::alloc() else {
+        drop(mop);
+        return ENOMEM;
+    };
+
+    let dminor = ptmp.minor();
+
+    rqp.set_private_pair(ptmp.as_ptr());
+
+    rqp.qprocson();
+
+    // Allow the subsidiary to send messages to the manager.
+    ptmp.enter_write().set_ptm_rdq(Some(rqp));
+
+    // Stream-head read water marks, and a controlling tty unless O_NOCTTY.
+    let opts = logic::manager_setopts(OpenFlags::from_bits_retain(oflag));
+    if mop.fill_stroptions(opts.flags.bits(), opts.hiwat, opts.lowat) {
+        rqp.putnext(mop);
+    }
+
+    *devp = logic::makedevice(logic::getmajor(*devp), dminor);
+
+    // From here the pty is reached through q_ptr, until ptmclose.
+    0
+}
+
+/// Closes the manager: hangs up the subsidiary, unpublishes the manager's
+/// read queue, lets the subsidiary's write side drain (its service routine
+/// now NAKs and frees what it holds), unlinks and gives the pty back.
+pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
+    {
+        let r = ptmp.enter_read();
+        if let Some(pts_rdq) = r.pts_rdq()
+            && pts_rdq.has_next()
+        {
+            // Tell the subsidiary side the manager is gone.
+            let _ = pts_rdq.putnextctl(sys::M_HANGUP as u8);
+        }
+    }
+
+    // ptm_rdq is cleared before qprocsoff so that the subsidiary's write
+    // side cannot use it afterwards.
+    {
+        let mut w = ptmp.enter_write();
+        w.set_ptm_rdq(None);
+        drop(w.take_nullmsg());
+        // Let the subsidiary's write queue flush now that our read queue is
+        // going away.
+        if let Some(wq) = w.pts_rdq().and_then(Queue::wr) {
+            wq.qenable();
+        }
+    }
+
+    rqp.qprocsoff();
+
+    // Finish the close.
+    rqp.set_private_pair(core::ptr::null_mut());
+
+    ptmp.close(PtState::PTMOPEN | PtState::PTLOCK);
+
+    0
+}
+
+/// The write-side put procedure: flushes and ioctls are handled here, data
+/// and everything else is queued for ptmwsrv, or refused while the
+/// subsidiary cannot take it.
+pub fn ptmwput(qp: Queue<'_>, ptmp: &PtTtys, mp: Message) -> c_int {
+    let r = ptmp.enter_read();
+
+    match c_int::from(mp.db_type()) {
+        // A write-side flush empties ptm's write queue and becomes a
+        // read-side flush above the subsidiary; a read-side flush becomes a
+        // write-side one.
+        sys::M_FLUSH => {
+            let plan = logic::flush_plan(mp.byte(0));
+            if plan.flush_own_write {
+                if plan.band_only {
+                    qp.flushband(mp.byte(1), FlushMode::Data);
+                } else {
+                    qp.flushq(FlushMode::Data);
+                }
+            }
+            match r.pts_rdq() {
+                Some(pts_rdq)
+                    if !plan.forward.is_empty() && !ptmp.state().contains(PtState::PTLOCK) =>
+                {
+                    let mut mp = mp;
+                    mp.set_byte(0, plan.forward.bits());
+                    pts_rdq.putnext(mp);
+                }
+                _ => drop(mp),
+            }
+        }
+
+        sys::M_IOCTL => ptm_ioctl(qp, ptmp, &r, mp),
+
+        // Caused by ldterm; cannot be passed to the subsidiary.
+        sys::M_READ => drop(mp),
+
+        // Everything else goes to the subsidiary, once there is one.
+        _ => {
+            if r.ready_subsidiary().is_none() {
+                error_reply(qp, mp.exchange(2, sys::M_ERROR as u8, -1));
+                return 0;
+            }
+            // putq fails only when a band structure cannot be allocated;
+            // illumos then leaks the message, this frees it.
+            let _ = qp.putq(mp);
+        }
+    }
+    drop(r);
+    0
+}
+
+/// The `M_IOCTL` branch of ptmwput, with the reader reference held.
+fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, r: &ddi::ReadRef<'_>, mut mp: Message) {
+    let Some((cmd, cred)) = mp.ioctl().map(|ioc| (ioc.cmd(), ioc.cred())) else {
+        // Not even an iocblk: nothing the stream head sends. It cannot be
+        // answered (an answer is written into the iocblk), so free it.
+        return;
+    };
+
+    match logic::classify_ioctl(cmd) {
+        PtIoctl::Other => {
+            if r.ready_subsidiary().is_none() {
+                qp.miocnak(mp, 0, EINVAL);
+                return;
+            }
+            // As for data: freed if it cannot be queued.
+            let _ = qp.putq(mp);
+        }
+        PtIoctl::Unlock => {
+            ptmp.lock().remove_state(PtState::PTLOCK);
+            qp.miocack(mp, 0, 0);
+        }
+        PtIoctl::IsPtm => qp.miocack(mp, 0, 0),
+        PtIoctl::SetStty => {
+            ptmp.lock().insert_state(PtState::PTSTTY);
+            qp.miocack(mp, 0, 0);
+        }
+        PtIoctl::ZonePt => {
+            if let Err(error) = cred.drv_priv() {
+                qp.miocnak(mp, 0, error);
+                return;
+            }
+            if let Err(error) = mp.miocpullup(size_of::<sys::zoneid_t>()) {
+                qp.miocnak(mp, 0, error);
+                return;
+            }
+            match mp.payload::<sys::zoneid_t>() {
+                Some(z) if logic::zone_id_in_range(z) => {
+                    ptmp.lock().set_zoneid(z);
+                    qp.miocack(mp, 0, 0);
+                }
+                _ => qp.miocnak(mp, 0, EINVAL),
+            }
+        }
+        PtIoctl::OwnerPt => {
+            if let Err(error) = mp.miocpullup(size_of::<sys::pt_own_t>()) {
+                qp.miocnak(mp, 0, error);
+                return;
+            }
+            // Deliberate fix: illumos passes a NULL zone on to VALID_UID and
+            // zone_rele (a panic) when the pty's zone is gone; refuse instead.
+            let Some(zone) = Zone::find_by_id(ptmp.zoneid()) else {
+                qp.miocnak(mp, 0, EINVAL);
+                return;
+            };
+            let Some(own) = mp.payload::<sys::pt_own_t>() else {
+                drop(zone);
+                qp.miocnak(mp, 0, EINVAL);
+                return;
+            };
+            if !zone.valid_uid(own.pto_ruid) || !zone.valid_gid(own.pto_rgid) {
+                drop(zone);
+                qp.miocnak(mp, 0, EINVAL);
+                return;
+            }
+            drop(zone);
+            ptmp.lock().set_owner(own.pto_ruid, own.pto_rgid);
+            qp.miocack(mp, 0, 0);
+        }
+    }
+}
+
+/// Sends `M_ERROR(NOERROR, EINVAL)` up the manager's stream: leave reads
+/// alone, fail writes with EINVAL from now on.
+fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
+    if let Some(mut mp) = mp {
+        mp.set_byte(0, sys::NOERROR);
+        mp.set_byte(1, EINVAL as u8);
+        qp.qreply(mp);
+    }
+}
+
+/// The read-side service routine: the manager's stream head has room again,
+/// so let the subsidiary's write side send what it holds.
+pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
+    let r = ptmp.enter_read();
+    if let Some(wq) = r.pts_rdq().and_then(Queue::wr) {
+        wq.qenable();
+    }
+    drop(r);
+    0
+}
+
+/// The write-side service routine: passes queued messages to the
+/// subsidiary while it has room (high-priority ones regardless), or, when
+/// the subsidiary is gone or locked, discards them -- NAKing ioctls so their
+/// callers wake -- and raises the write error.
+pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
+    // If there are no messages there's nothing to do.
+    let Some(mut mp) = qp.getq() else {
+        return 0;
+    };
+
+    let r = ptmp.enter_read();
+    let Some(pts_rdq) = r.ready_subsidiary() else {
+        loop {
+            if c_int::from(mp.db_type()) == sys::M_IOCTL {
+                qp.miocnak(mp, 0, EINVAL);
+            } else {
+                drop(mp);
+            }
+            match qp.getq() {
+                Some(next) => mp = next,
+                None => break,
+            }
+        }
+        qp.flushq(FlushMode::All);
+        error_reply(qp, Message::exchange_new(2, sys::M_ERROR as u8, -1));
+        drop(r);
+        return 0;
+    };
+
+    loop {
+        // Ordinary messages wait while the subsidiary is full; high-priority
+        // ones go regardless.
+        if logic::is_flow_controlled(mp.db_type()) && !pts_rdq.bcanputnext(mp.band()) {
+            // Failing means no band structure could be had: freed (illumos
+            // leaks it).
+            let _ = qp.putbq(mp);
+            break;
+        }
+        pts_rdq.putnext(mp);
+        match qp.getq() {
+            Some(next) => mp = next,
+            None => break,
+        }
+    }
+    drop(r);
+    0
+}
