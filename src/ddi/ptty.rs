@@ -69,6 +69,18 @@ impl PtTtys {
         NonNull::new(q.private().cast::<sys::pt_ttys>()).map(|p| PtTtys { p })
     }
 
+    /// A handle to a pty by address, for test harnesses that own a
+    /// `pt_ttys` themselves (the lock-protocol model check).
+    ///
+    /// # Safety
+    ///
+    /// `p` must be NULL or a live, initialised `pt_ttys` that outlives the
+    /// handle, and [`close`](Self::close) must not be called on it unless
+    /// `ptms_close` is what the harness means.
+    pub unsafe fn from_raw(p: *mut sys::pt_ttys) -> Option<PtTtys> {
+        NonNull::new(p).map(|p| PtTtys { p })
+    }
+
     /// The raw pointer, for `q_ptr`.
     pub fn as_ptr(&self) -> *mut c_void {
         self.p.as_ptr().cast()
