@@ -1,0 +1,1051 @@
+//! The loader proper: `kobj_load_module` for one amd64 ET_REL object.
+
+use std::collections::HashMap;
+use std::ffi::{c_int, c_void};
+use std::path::Path;
+
+use object::Endianness;
+use object::elf;
+use object::read::elf::{
+    Dyn as _, FileHeader, Rela as _, SectionHeader as _, Sym as _, SymbolTable,
+};
+use object::read::{FileKind, SectionIndex};
+
+use crate::error::LoadError;
+use crate::mem::{LOW_LIMIT, Mapping, PAGE, round_up};
+use crate::reloc::{self, Apply};
+
+type Header = elf::FileHeader64<Endianness>;
+
+/// Size of one function trampoline: `jmp *0(%rip)` (6 bytes) followed by the
+/// 8-byte absolute target, padded with `int3` to 16.
+pub const TRAMPOLINE_SIZE: usize = 16;
+
+/// Alignment of each low-memory data alias.
+const ALIAS_ALIGN: usize = 16;
+
+/// Largest section or symbol size accepted (a sanity bound, not a krtld rule).
+const MAX_SIZE: u64 = 256 << 20;
+
+/// `int _init(void)`.
+pub type InitFn = unsafe extern "C" fn() -> c_int;
+/// `int _fini(void)`.
+pub type FiniFn = unsafe extern "C" fn() -> c_int;
+/// `int _info(struct modinfo *)`.
+pub type InfoFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+/// What the module is linked against: a resolver for its undefined symbols
+/// (the "kernel"), and which of those names are data rather than functions.
+///
+/// The resolver plays `kobj_lookup_all` over unix/genunix: it is asked for
+/// every undefined non-LOCAL symbol, and also for every global `SHN_COMMON`
+/// symbol (krtld binds a common to an existing kernel definition of the
+/// same name before allocating it).  It must return `None` for names it
+/// does not export.  A null pointer counts as `None`.
+pub struct LoadOptions<'a> {
+    resolver: &'a dyn Fn(&str) -> Option<*const ()>,
+    data: HashMap<String, usize>,
+    alias_all_data: bool,
+}
+
+impl<'a> LoadOptions<'a> {
+    /// Options with `resolver` and every bound name treated as a function.
+    pub fn new(resolver: &'a dyn Fn(&str) -> Option<*const ()>) -> Self {
+        LoadOptions {
+            resolver,
+            data: HashMap::new(),
+            alias_all_data: false,
+        }
+    }
+
+    /// Declares `name` a data symbol of `size` bytes (e.g. `mod_driverops`,
+    /// a 24-byte `struct mod_ops`).  Data is never routed through a
+    /// trampoline.  If the module reaches it with a 32-bit relocation
+    /// (`PC32`, `PLT32`, `32S`), the loader copies `size` bytes from the
+    /// resolved address into a low-memory alias and binds the module to the
+    /// alias; see [`Import`].
+    pub fn data(mut self, name: &str, size: usize) -> Self {
+        self.data.insert(name.to_owned(), size);
+        self
+    }
+
+    /// Alias every bound data symbol, even ones only reached by
+    /// `R_X86_64_64`, so that the address the module sees is always a
+    /// low-memory alias (deterministic for the caller).
+    pub fn alias_all_data(mut self, yes: bool) -> Self {
+        self.alias_all_data = yes;
+        self
+    }
+}
+
+/// Which load area a section went to.  krtld puts non-writable `SHF_ALLOC`
+/// sections (text, rodata, eh_frame...) in the text arena and writable ones
+/// (data, bss) in the data arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// Read-only and executable after loading.
+    Text,
+    /// Read-write.
+    Data,
+}
+
+/// An address range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Start address.
+    pub addr: usize,
+    /// Length in bytes.
+    pub size: usize,
+}
+
+impl Region {
+    /// The start as a pointer.
+    pub fn ptr(&self) -> *const u8 {
+        self.addr as *const u8
+    }
+
+    /// Whether `addr` lies inside.
+    pub fn contains(&self, addr: usize) -> bool {
+        addr >= self.addr && addr - self.addr < self.size
+    }
+}
+
+/// Where one `SHF_ALLOC` section was placed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedSection {
+    /// Section name (`COMMON` for the block of allocated common symbols).
+    pub name: String,
+    /// Section header index (`None` for the common block).
+    pub index: Option<usize>,
+    /// Text or data area.
+    pub area: Area,
+    /// Load address.
+    pub addr: usize,
+    /// Size in bytes.
+    pub size: usize,
+}
+
+/// How an undefined symbol was bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// A function: every reference in the module points at a 16-byte
+    /// trampoline in low memory that jumps to the resolved address.
+    Trampoline,
+    /// Data copied (at load time) into a low-memory alias of `size` bytes;
+    /// every reference in the module points at the alias.  Writes by the
+    /// module go to the alias, not the original.
+    Alias {
+        /// Bytes copied.
+        size: usize,
+    },
+    /// Data used at its resolved address (only `R_X86_64_64` references).
+    Direct,
+}
+
+/// One bound undefined symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    name: String,
+    target: usize,
+    address: usize,
+    binding: Binding,
+}
+
+impl Import {
+    /// The symbol name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the resolver returned.
+    pub fn target(&self) -> *const () {
+        self.target as *const ()
+    }
+
+    /// The address the module's relocations were given: the trampoline,
+    /// the alias, or the target itself.
+    pub fn address(&self) -> *const () {
+        self.address as *const ()
+    }
+
+    /// How it was bound.
+    pub fn binding(&self) -> Binding {
+        self.binding
+    }
+}
+
+/// A module loaded into this process.  Dropping it unmaps text and data:
+/// the caller must make sure no code of the module runs any more (and no
+/// pointer into it is used) by then -- the same contract as `modunload`.
+#[derive(Debug)]
+pub struct LoadedModule {
+    mapping: Mapping,
+    text: Region,
+    trampolines: Region,
+    data: Region,
+    aliases: Region,
+    sections: Vec<LoadedSection>,
+    symbols: HashMap<String, (usize, u64)>,
+    imports: Vec<Import>,
+    depends_on: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shndx {
+    Undef,
+    Abs,
+    Common,
+    Section(usize),
+}
+
+struct SymInfo {
+    name: String,
+    bind: u8,
+    kind: u8,
+    shndx: Shndx,
+    value: u64,
+    size: u64,
+}
+
+struct AllocSection {
+    index: usize,
+    name: String,
+    area: Area,
+    align: usize,
+    size: usize,
+    nobits: bool,
+    offset: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ImportKind {
+    Function,
+    Data(usize),
+}
+
+struct ImportPlan {
+    name: String,
+    target: usize,
+    kind: ImportKind,
+    referenced_32bit: bool,
+    offset: usize,
+}
+
+struct RelocPlan {
+    alloc: usize,
+    offset: u64,
+    apply: Apply,
+    r_type: u32,
+    sym: usize,
+    addend: i64,
+}
+
+/// Reads `path` and [`load`]s it.
+///
+/// # Safety
+/// As for [`load`].
+pub unsafe fn load_file(
+    path: impl AsRef<Path>,
+    opts: &LoadOptions<'_>,
+) -> Result<LoadedModule, LoadError> {
+    let path = path.as_ref();
+    let image = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    // SAFETY: forwarded to the caller, who upholds load's contract.
+    unsafe { load(&image, opts) }
+}
+
+/// Loads an amd64 ET_REL kernel module image the way `kobj_load_module`
+/// does, binding its undefined symbols with `opts`.
+///
+/// Checks, in krtld's order: ELF magic and ISA, `ET_REL`, `sh_addr == 0`
+/// for every `SHF_ALLOC` section, an `SHT_SYMTAB`, symbol resolution (TLS,
+/// LOCAL undefined, unresolved non-weak), then the relocation sections
+/// (`SHT_REL`, symtab link, relocation types in `SHF_ALLOC` sections).
+/// Nothing is mapped until all of those passed.
+///
+/// # Safety
+/// For every symbol declared with [`LoadOptions::data`] that ends up
+/// aliased, the address the resolver returns must be valid for reads of the
+/// declared size.  Function addresses are not dereferenced by the loader;
+/// they are only called (through trampolines) when the caller runs module
+/// code, which is itself unsafe.
+pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule, LoadError> {
+    let header = check_header(image)?;
+    let endian = Endianness::Little;
+    let sections = header.sections(endian, image)?;
+    let shnum = sections.len();
+    let section_name = |sh: &elf::SectionHeader64<Endianness>| {
+        String::from_utf8_lossy(sections.section_name(endian, sh).unwrap_or(b"<unnamed>"))
+            .into_owned()
+    };
+
+    // --- get_progbits_size: which sections are loaded, and where ---------
+    let mut allocs: Vec<AllocSection> = Vec::new();
+    let mut alloc_of_section: Vec<Option<usize>> = vec![None; shnum];
+    for (index, sh) in sections.enumerate().skip(1) {
+        let flags = sh.sh_flags(endian);
+        if flags & u64::from(elf::SHF_ALLOC) == 0 {
+            continue;
+        }
+        let name = section_name(sh);
+        let addr = sh.sh_addr(endian);
+        if addr != 0 {
+            return Err(LoadError::NonZeroSectionAddress {
+                section: name,
+                index: index.0,
+                addr,
+            });
+        }
+        let align = sh.sh_addralign(endian).max(1);
+        if !align.is_power_of_two() || align > MAX_SIZE {
+            return Err(LoadError::Malformed(format!(
+                "section {name} has sh_addralign {align}, not a power of two"
+            )));
+        }
+        let size = sh.sh_size(endian);
+        if size > MAX_SIZE {
+            return Err(LoadError::Malformed(format!(
+                "section {name} is implausibly large ({size} bytes)"
+            )));
+        }
+        let nobits = sh.sh_type(endian) == elf::SHT_NOBITS;
+        if !nobits {
+            // Fails early, before anything is mapped, if the bytes are not
+            // in the file.
+            sh.data(endian, image)?;
+        }
+        alloc_of_section[index.0] = Some(allocs.len());
+        allocs.push(AllocSection {
+            index: index.0,
+            name,
+            area: if flags & u64::from(elf::SHF_WRITE) != 0 {
+                Area::Data
+            } else {
+                Area::Text
+            },
+            align: align as usize,
+            size: size as usize,
+            nobits,
+            offset: 0,
+        });
+    }
+
+    // --- do_dynamic: DT_NEEDED dependencies (noted, not loaded) ----------
+    let mut needed: Vec<String> = Vec::new();
+    if let Some((dynamic, link)) = sections.dynamic(endian, image)? {
+        let strings = sections.strings(endian, image, link)?;
+        for d in dynamic {
+            match d.tag32(endian) {
+                Some(elf::DT_NULL) => break,
+                Some(elf::DT_NEEDED) => {
+                    needed.push(String::from_utf8_lossy(d.string(endian, strings)?).into_owned())
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // --- get_syms: the (last, like krtld) SHT_SYMTAB ---------------------
+    let (symtab_index, symtab_header) = sections
+        .enumerate()
+        .filter(|(_, sh)| sh.sh_type(endian) == elf::SHT_SYMTAB)
+        .last()
+        .ok_or(LoadError::NoSymbolTable)?;
+    let symtab = SymbolTable::parse(endian, image, &sections, symtab_index, symtab_header)?;
+    let mut syms: Vec<SymInfo> = Vec::with_capacity(symtab.len());
+    for (i, sym) in symtab.enumerate() {
+        let name = String::from_utf8_lossy(symtab.symbol_name(endian, sym)?).into_owned();
+        let shndx = match sym.st_shndx(endian) {
+            elf::SHN_UNDEF => Shndx::Undef,
+            elf::SHN_ABS => Shndx::Abs,
+            elf::SHN_COMMON => Shndx::Common,
+            elf::SHN_XINDEX => match symtab.shndx(endian, i) {
+                Some(0) => Shndx::Undef,
+                Some(x) => Shndx::Section(x as usize),
+                None => {
+                    return Err(LoadError::Malformed(format!(
+                        "symbol {} '{name}' uses SHN_XINDEX without an SHT_SYMTAB_SHNDX entry",
+                        i.0
+                    )));
+                }
+            },
+            s if s < elf::SHN_LORESERVE => Shndx::Section(usize::from(s)),
+            other => {
+                return Err(LoadError::Malformed(format!(
+                    "symbol {} '{name}' has special section index {other:#x} (such as \
+                     SHN_AMD64_LCOMMON), which krtld does not handle",
+                    i.0
+                )));
+            }
+        };
+        if let Shndx::Section(s) = shndx
+            && s >= shnum
+        {
+            return Err(LoadError::Malformed(format!(
+                "bad shndx {s} in symbol {} '{name}'",
+                i.0
+            )));
+        }
+        syms.push(SymInfo {
+            name,
+            bind: sym.st_bind(),
+            kind: sym.st_type(),
+            shndx,
+            value: sym.st_value(endian),
+            size: sym.st_size(endian),
+        });
+    }
+    let display_name = |i: usize| -> String {
+        let s = &syms[i];
+        match s.shndx {
+            Shndx::Section(sec) if s.kind == elf::STT_SECTION && s.name.is_empty() => sections
+                .section(SectionIndex(sec))
+                .map(section_name)
+                .unwrap_or_default(),
+            _ => s.name.clone(),
+        }
+    };
+
+    // --- do_common / do_symbols: bind undefined and common symbols -------
+    let mut tls = Vec::new();
+    let mut not_modelled = Vec::new();
+    let mut local_undefined = Vec::new();
+    let mut unresolved = Vec::new();
+    let mut imports: Vec<ImportPlan> = Vec::new();
+    let mut import_by_name: HashMap<String, usize> = HashMap::new();
+    let mut sym_import: Vec<Option<usize>> = vec![None; syms.len()];
+    let mut commons: Vec<usize> = Vec::new();
+    for (i, s) in syms.iter().enumerate().skip(1) {
+        if s.kind == elf::STT_TLS {
+            tls.push(s.name.clone());
+            continue;
+        }
+        if !matches!(s.shndx, Shndx::Undef | Shndx::Common) {
+            continue;
+        }
+        if s.bind != elf::STB_LOCAL {
+            if let Some(&k) = import_by_name.get(&s.name) {
+                sym_import[i] = Some(k);
+                continue;
+            }
+            if let Some(target) = (opts.resolver)(&s.name).filter(|p| !p.is_null()) {
+                let kind = if let Some(&size) = opts.data.get(&s.name) {
+                    ImportKind::Data(size)
+                } else if s.shndx == Shndx::Common {
+                    ImportKind::Data(s.size as usize)
+                } else if s.kind == elf::STT_OBJECT {
+                    return Err(LoadError::UndeclaredData {
+                        name: s.name.clone(),
+                    });
+                } else {
+                    ImportKind::Function
+                };
+                import_by_name.insert(s.name.clone(), imports.len());
+                sym_import[i] = Some(imports.len());
+                imports.push(ImportPlan {
+                    name: s.name.clone(),
+                    target: target as usize,
+                    kind,
+                    referenced_32bit: false,
+                    offset: 0,
+                });
+                continue;
+            }
+        }
+        if s.shndx == Shndx::Undef {
+            if s.name.starts_with("__dtrace_probe_")
+                || s.name == "smap_enable"
+                || s.name == "smap_disable"
+            {
+                not_modelled.push(s.name.clone());
+            } else if s.bind == elf::STB_LOCAL {
+                local_undefined.push(s.name.clone());
+            } else if s.bind != elf::STB_WEAK {
+                unresolved.push(s.name.clone());
+            }
+            continue;
+        }
+        // A common symbol nobody exports: st_value is its alignment.
+        let align = s.value.max(1);
+        if !align.is_power_of_two() || align > MAX_SIZE || s.size > MAX_SIZE {
+            return Err(LoadError::Malformed(format!(
+                "common symbol '{}' has alignment {align} / size {}",
+                s.name, s.size
+            )));
+        }
+        commons.push(i);
+    }
+    if !tls.is_empty() {
+        return Err(LoadError::TlsSymbols { names: tls });
+    }
+    if !not_modelled.is_empty() {
+        return Err(LoadError::NotModelled {
+            names: not_modelled,
+        });
+    }
+    if !local_undefined.is_empty() {
+        return Err(LoadError::LocalUndefined {
+            names: local_undefined,
+        });
+    }
+    if !unresolved.is_empty() {
+        return Err(LoadError::Unresolved { names: unresolved });
+    }
+
+    // --- do_relocations, checking pass -----------------------------------
+    let mut relocs: Vec<RelocPlan> = Vec::new();
+    for (index, sh) in sections.enumerate().skip(1) {
+        match sh.sh_type(endian) {
+            elf::SHT_REL => {
+                return Err(LoadError::RelSection {
+                    section: section_name(sh),
+                });
+            }
+            elf::SHT_RELA => {}
+            _ => continue,
+        }
+        if sh.sh_link(endian) as usize != symtab_index.0 {
+            return Err(LoadError::RelocationSymtabMismatch {
+                section: section_name(sh),
+            });
+        }
+        let info = sh.sh_info(endian) as usize;
+        if info >= shnum {
+            return Err(LoadError::Malformed(format!(
+                "relocation section {} (index {}) has sh_info {info} out of range",
+                section_name(sh),
+                index.0
+            )));
+        }
+        // Relocations of sections that are not loaded (debug info) are
+        // skipped, as krtld does.
+        let Some(alloc) = alloc_of_section[info] else {
+            continue;
+        };
+        if sh.sh_entsize(endian) != std::mem::size_of::<elf::Rela64<Endianness>>() as u64 {
+            return Err(LoadError::Malformed(format!(
+                "relocation section {} has sh_entsize {}",
+                section_name(sh),
+                sh.sh_entsize(endian)
+            )));
+        }
+        let Some((entries, _)) = sh.rela(endian, image)? else {
+            continue;
+        };
+        let target = &allocs[alloc];
+        for r in entries {
+            let sym = r.r_sym(endian, false) as usize;
+            let offset = r.r_offset(endian);
+            if sym >= syms.len() {
+                return Err(LoadError::Malformed(format!(
+                    "relocation at {}+{offset:#x} names symbol {sym}, beyond the symbol table",
+                    target.name
+                )));
+            }
+            let r_type = r.r_type(endian, false);
+            let apply = reloc::classify(r_type);
+            match apply {
+                Apply::Skip => continue,
+                Apply::Refuse(reason) => {
+                    return Err(LoadError::UnsupportedRelocation {
+                        section: target.name.clone(),
+                        offset,
+                        r_type,
+                        type_name: reloc::type_name(r_type),
+                        symbol: display_name(sym),
+                        reason,
+                    });
+                }
+                _ => {}
+            }
+            if offset
+                .checked_add(apply.width())
+                .is_none_or(|end| end > target.size as u64)
+            {
+                return Err(LoadError::Malformed(format!(
+                    "relocation {} at {}+{offset:#x} lies outside the section ({} bytes)",
+                    reloc::type_name(r_type),
+                    target.name,
+                    target.size
+                )));
+            }
+            if apply.is_32bit()
+                && let Some(k) = sym_import[sym]
+            {
+                imports[k].referenced_32bit = true;
+            }
+            relocs.push(RelocPlan {
+                alloc,
+                offset,
+                apply,
+                r_type,
+                sym,
+                addend: r.r_addend(endian),
+            });
+        }
+    }
+
+    // --- layout: [text][trampolines] | [data][commons] | [aliases] -------
+    let mut max_align = PAGE;
+    let mut off = 0usize;
+    for a in allocs.iter_mut().filter(|a| a.area == Area::Text) {
+        off = round_up(off, a.align);
+        a.offset = off;
+        off += a.size;
+        max_align = max_align.max(a.align);
+    }
+    let text_end = off;
+    let tramp_start = round_up(text_end, PAGE);
+    off = tramp_start;
+    for imp in imports
+        .iter_mut()
+        .filter(|i| i.kind == ImportKind::Function)
+    {
+        imp.offset = off;
+        off += TRAMPOLINE_SIZE;
+    }
+    let tramp_end = off;
+    let data_start = round_up(tramp_end, PAGE);
+    off = data_start;
+    for a in allocs.iter_mut().filter(|a| a.area == Area::Data) {
+        off = round_up(off, a.align);
+        a.offset = off;
+        off += a.size;
+        max_align = max_align.max(a.align);
+    }
+    let mut common_offsets: HashMap<usize, usize> = HashMap::new();
+    let commons_start = off;
+    for &i in &commons {
+        let align = syms[i].value.max(1) as usize;
+        off = round_up(off, align);
+        common_offsets.insert(i, off);
+        off += syms[i].size as usize;
+        max_align = max_align.max(align);
+    }
+    let data_end = off;
+    let alias_start = round_up(data_end, PAGE);
+    off = alias_start;
+    for imp in imports.iter_mut() {
+        if let ImportKind::Data(size) = imp.kind
+            && (imp.referenced_32bit || opts.alias_all_data)
+        {
+            off = round_up(off, ALIAS_ALIGN);
+            imp.offset = off;
+            off += size.max(1);
+        }
+    }
+    let alias_end = off;
+
+    let (mapping, base) = Mapping::map_low(alias_end, max_align).map_err(LoadError::Memory)?;
+    if base + alias_end > LOW_LIMIT {
+        return Err(LoadError::Memory(std::io::Error::other(
+            "mapping does not lie below 2 GiB",
+        )));
+    }
+
+    // --- get_progbits: copy the section bytes (NOBITS stays zero) --------
+    for a in allocs.iter().filter(|a| !a.nobits) {
+        let bytes = sections
+            .section(SectionIndex(a.index))?
+            .data(endian, image)?;
+        assert_eq!(bytes.len(), a.size);
+        // SAFETY: [base+offset, +size) lies inside the fresh read-write
+        // mapping (the layout above reserved it), and `bytes` is a
+        // different allocation, so the ranges cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), (base + a.offset) as *mut u8, a.size);
+        }
+    }
+
+    // --- bind imports: trampolines and aliases ----------------------------
+    let mut bound: Vec<Import> = Vec::with_capacity(imports.len());
+    for imp in &imports {
+        let (address, binding) = match imp.kind {
+            ImportKind::Function => {
+                let at = base + imp.offset;
+                let mut code = [0xccu8; TRAMPOLINE_SIZE];
+                code[..6].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]); // jmp *0(%rip)
+                code[6..14].copy_from_slice(&(imp.target as u64).to_le_bytes());
+                // SAFETY: the trampoline slot was reserved in the layout and
+                // is still read-write; `code` is a local array.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, TRAMPOLINE_SIZE);
+                }
+                (at, Binding::Trampoline)
+            }
+            ImportKind::Data(size) if imp.referenced_32bit || opts.alias_all_data => {
+                let at = base + imp.offset;
+                // SAFETY: the caller guarantees (load's contract) that the
+                // resolved address of a declared data symbol is readable for
+                // `size` bytes; the destination slot was reserved in the
+                // read-write alias area, which cannot overlap caller memory.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(imp.target as *const u8, at as *mut u8, size);
+                }
+                (at, Binding::Alias { size })
+            }
+            ImportKind::Data(_) => (imp.target, Binding::Direct),
+        };
+        bound.push(Import {
+            name: imp.name.clone(),
+            target: imp.target,
+            address,
+            binding,
+        });
+    }
+
+    // --- symbol values (get_syms adds the section base) ------------------
+    let section_addr = |s: usize| -> u64 {
+        match alloc_of_section[s] {
+            Some(a) => (base + allocs[a].offset) as u64,
+            // Not loaded: krtld adds the file's sh_addr (normally 0).
+            None => sections
+                .section(SectionIndex(s))
+                .map(|sh| sh.sh_addr(endian))
+                .unwrap_or(0),
+        }
+    };
+    let values: Vec<Option<u64>> = syms
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i == 0 {
+                return Some(0);
+            }
+            if let Some(k) = sym_import[i] {
+                return Some(bound[k].address as u64);
+            }
+            match s.shndx {
+                Shndx::Section(sec) => Some(section_addr(sec).wrapping_add(s.value)),
+                Shndx::Abs => Some(s.value),
+                Shndx::Common => common_offsets.get(&i).map(|o| (base + o) as u64),
+                // Unresolved weak: krtld leaves the reference alone.
+                Shndx::Undef => None,
+            }
+        })
+        .collect();
+
+    // --- do_relocate ------------------------------------------------------
+    for r in &relocs {
+        let Some(s) = values[r.sym] else {
+            continue;
+        };
+        let target = &allocs[r.alloc];
+        let place = base + target.offset + r.offset as usize;
+        let mut value = s.wrapping_add(r.addend as u64);
+        if r.apply.is_pc_relative() {
+            value = value.wrapping_sub(place as u64);
+        }
+        if r.apply.is_32bit() {
+            if !reloc::fits_sign_extended_32(value) {
+                return Err(LoadError::RelocationOverflow {
+                    section: target.name.clone(),
+                    offset: r.offset,
+                    type_name: reloc::type_name(r.r_type),
+                    symbol: display_name(r.sym),
+                    value,
+                });
+            }
+            let field = place as *mut u32;
+            // SAFETY: the checking pass verified offset+4 <= section size,
+            // so the field lies in this section's slot of the read-write
+            // mapping; unaligned access is used because fields need not be
+            // aligned.  Like krtld, the value is added to what is there.
+            unsafe { field.write_unaligned(field.read_unaligned().wrapping_add(value as u32)) };
+        } else {
+            let field = place as *mut u64;
+            // SAFETY: as above, with offset+8 <= section size.
+            unsafe { field.write_unaligned(field.read_unaligned().wrapping_add(value)) };
+        }
+    }
+
+    // --- protections: text+trampolines r-x, data and aliases rw- ---------
+    mapping
+        .protect(base, data_start, libc::PROT_READ | libc::PROT_EXEC)
+        .map_err(LoadError::Memory)?;
+
+    // --- the module's symbol table, as kobj_lookup sees it ----------------
+    let mut symbols: HashMap<String, (usize, u64)> = HashMap::new();
+    for (i, s) in syms.iter().enumerate().skip(1) {
+        if s.name.is_empty() || s.kind == elf::STT_FILE || sym_import[i].is_some() {
+            continue;
+        }
+        let loaded = match s.shndx {
+            Shndx::Section(sec) => alloc_of_section[sec].is_some(),
+            Shndx::Abs | Shndx::Common => true,
+            Shndx::Undef => false,
+        };
+        if let (true, Some(v)) = (loaded, values[i]) {
+            // First definition wins, like lookup_one's hash chain walk.
+            symbols
+                .entry(s.name.clone())
+                .or_insert((v as usize, s.size));
+        }
+    }
+
+    let mut loaded_sections: Vec<LoadedSection> = allocs
+        .iter()
+        .map(|a| LoadedSection {
+            name: a.name.clone(),
+            index: Some(a.index),
+            area: a.area,
+            addr: base + a.offset,
+            size: a.size,
+        })
+        .collect();
+    if data_end > commons_start {
+        loaded_sections.push(LoadedSection {
+            name: "COMMON".to_owned(),
+            index: None,
+            area: Area::Data,
+            addr: base + commons_start,
+            size: data_end - commons_start,
+        });
+    }
+
+    let mut module = LoadedModule {
+        mapping,
+        text: Region {
+            addr: base,
+            size: text_end,
+        },
+        trampolines: Region {
+            addr: base + tramp_start,
+            size: tramp_end - tramp_start,
+        },
+        data: Region {
+            addr: base + data_start,
+            size: data_end - data_start,
+        },
+        aliases: Region {
+            addr: base + alias_start,
+            size: alias_end - alias_start,
+        },
+        sections: loaded_sections,
+        symbols,
+        imports: bound,
+        depends_on: None,
+    };
+    module.depends_on = if needed.is_empty() {
+        module.legacy_depends_on()
+    } else {
+        Some(needed.join(" "))
+    };
+    Ok(module)
+}
+
+/// krtld's header checks: ELF magic, `elf_mach_ok`, `ET_REL`.
+fn check_header(image: &[u8]) -> Result<&Header, LoadError> {
+    // The raw (unvalidated) 64-bit header, only to read e_ident.
+    let (raw, _) = object::pod::from_bytes::<Header>(image).map_err(|()| LoadError::NotElf)?;
+    let ident = &raw.e_ident;
+    if ident.magic != elf::ELFMAG {
+        return Err(LoadError::NotElf);
+    }
+    let (class, data) = (ident.class, ident.data);
+    let kind = FileKind::parse(image).map_err(|_| LoadError::WrongIsa {
+        class,
+        data,
+        machine: 0,
+    })?;
+    let wrong_isa = |machine| LoadError::WrongIsa {
+        class,
+        data,
+        machine,
+    };
+    match kind {
+        FileKind::Elf64 => {}
+        FileKind::Elf32 => {
+            let h = elf::FileHeader32::<Endianness>::parse(image)?;
+            let endian = h.endian()?;
+            return Err(wrong_isa(h.e_machine(endian)));
+        }
+        _ => return Err(LoadError::NotElf),
+    }
+    let header = Header::parse(image)?;
+    let endian = header.endian()?;
+    if data != elf::ELFDATA2LSB || header.e_machine(endian) != elf::EM_X86_64 {
+        return Err(wrong_isa(header.e_machine(endian)));
+    }
+    let e_type = header.e_type(endian);
+    if e_type != elf::ET_REL {
+        return Err(LoadError::NotRelocatable { e_type });
+    }
+    Ok(header)
+}
+
+impl LoadedModule {
+    /// The address of a symbol the module defines (in a loaded section,
+    /// absolute, or an allocated common), local or global; the first
+    /// definition in symbol-table order wins, as with `kobj_lookup`.
+    /// Undefined (imported) names are not found here: see [`Self::import`].
+    pub fn symbol(&self, name: &str) -> Option<*const ()> {
+        self.symbols.get(name).map(|&(a, _)| a as *const ())
+    }
+
+    /// `st_size` of a symbol the module defines.
+    pub fn symbol_size(&self, name: &str) -> Option<u64> {
+        self.symbols.get(name).map(|&(_, s)| s)
+    }
+
+    /// The text area (non-writable `SHF_ALLOC` sections), read-only and
+    /// executable.
+    pub fn text(&self) -> Region {
+        self.text
+    }
+
+    /// The data area (writable `SHF_ALLOC` sections, zeroed NOBITS, and the
+    /// common block), read-write.
+    pub fn data(&self) -> Region {
+        self.data
+    }
+
+    /// The trampolines of the bound functions (read-only, executable).
+    pub fn trampolines(&self) -> Region {
+        self.trampolines
+    }
+
+    /// The low-memory data aliases (read-write).
+    pub fn aliases(&self) -> Region {
+        self.aliases
+    }
+
+    /// Where every loaded section went, in section-header order (the common
+    /// block, if any, last).
+    pub fn sections(&self) -> &[LoadedSection] {
+        &self.sections
+    }
+
+    /// A loaded section by name.
+    pub fn section(&self, name: &str) -> Option<&LoadedSection> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// Every bound undefined symbol.
+    pub fn imports(&self) -> &[Import] {
+        &self.imports
+    }
+
+    /// A bound undefined symbol by name.
+    pub fn import(&self, name: &str) -> Option<&Import> {
+        self.imports.iter().find(|i| i.name == name)
+    }
+
+    /// The import whose module-visible address (trampoline or alias) or
+    /// target is `addr`: lets a simulator recognise, say, the `nulldev`
+    /// trampoline stored in a `cb_ops`, or the `mod_driverops` alias in a
+    /// `modldrv`.
+    pub fn import_at(&self, addr: *const ()) -> Option<&Import> {
+        let addr = addr as usize;
+        self.imports
+            .iter()
+            .find(|i| i.address == addr)
+            .or_else(|| self.imports.iter().find(|i| i.target == addr))
+    }
+
+    /// `kobj_addrcheck`: whether `addr` lies in the module's text or data
+    /// (including the common block).
+    pub fn contains(&self, addr: *const ()) -> bool {
+        let a = addr as usize;
+        self.text.contains(a) || self.data.contains(a)
+    }
+
+    /// The dependency list krtld would hand to `do_dependents`: the
+    /// `DT_NEEDED` entries of an `SHT_DYNAMIC` section, space-separated, or
+    /// else the NUL-terminated `_depends_on` array.  Only reported: this
+    /// loader loads no dependencies.
+    pub fn depends_on(&self) -> Option<&str> {
+        self.depends_on.as_deref()
+    }
+
+    fn legacy_depends_on(&self) -> Option<String> {
+        let &(addr, size) = self.symbols.get("_depends_on")?;
+        let size = usize::try_from(size).ok()?;
+        if size == 0 || !self.contains(addr as *const ()) || !self.mapping.contains(addr, size) {
+            return None;
+        }
+        // SAFETY: [addr, addr+size) lies inside the mapping (checked above),
+        // in the text or data area, both readable; the bytes are plain u8.
+        let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, size) };
+        if bytes[size - 1] != 0 {
+            return None;
+        }
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(size);
+        Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+    }
+
+    fn entry(&self, name: &'static str) -> Result<usize, LoadError> {
+        self.symbols
+            .get(name)
+            .map(|&(a, _)| a)
+            .filter(|&a| self.text.contains(a))
+            .ok_or(LoadError::MissingEntryPoint(name))
+    }
+
+    /// `_init`, if the module defines it in its text.
+    pub fn init_fn(&self) -> Option<InitFn> {
+        let a = self.entry("_init").ok()?;
+        // SAFETY: `a` is a non-null address inside the module's executable
+        // text, where the module defines `_init`; turning it into a fn
+        // pointer is sound, and calling it is the caller's unsafe act.
+        Some(unsafe { std::mem::transmute::<usize, InitFn>(a) })
+    }
+
+    /// `_fini`, if the module defines it in its text.
+    pub fn fini_fn(&self) -> Option<FiniFn> {
+        let a = self.entry("_fini").ok()?;
+        // SAFETY: as for init_fn.
+        Some(unsafe { std::mem::transmute::<usize, FiniFn>(a) })
+    }
+
+    /// `_info`, if the module defines it in its text.
+    pub fn info_fn(&self) -> Option<InfoFn> {
+        let a = self.entry("_info").ok()?;
+        // SAFETY: as for init_fn.
+        Some(unsafe { std::mem::transmute::<usize, InfoFn>(a) })
+    }
+
+    /// `modinstall`: calls the module's `_init()` and returns its result
+    /// (0 means installed).
+    ///
+    /// # Safety
+    /// Runs module code: the simulated kernel the resolver bound must be set
+    /// up for whatever `_init` calls (normally `mod_install`).
+    pub unsafe fn call_init(&self) -> Result<c_int, LoadError> {
+        let f = self
+            .init_fn()
+            .ok_or(LoadError::MissingEntryPoint("_init"))?;
+        // SAFETY: delegated to the caller (see above).
+        Ok(unsafe { f() })
+    }
+
+    /// `mod_getinfo`: calls the module's `_info(modinfo)` and returns its
+    /// result (non-zero means success, per mod_info(9F)).
+    ///
+    /// # Safety
+    /// Runs module code; `modinfo` must be (or be laid out like) the
+    /// `struct modinfo` the bound `mod_info` expects.
+    pub unsafe fn call_info<T>(&self, modinfo: &mut T) -> Result<c_int, LoadError> {
+        let f = self
+            .info_fn()
+            .ok_or(LoadError::MissingEntryPoint("_info"))?;
+        // SAFETY: delegated to the caller (see above).
+        Ok(unsafe { f((modinfo as *mut T).cast::<c_void>()) })
+    }
+
+    /// `moduninstall`: calls the module's `_fini()` and returns its result
+    /// (0 means it may be unloaded).
+    ///
+    /// # Safety
+    /// Runs module code, as for [`Self::call_init`].
+    pub unsafe fn call_fini(&self) -> Result<c_int, LoadError> {
+        let f = self
+            .fini_fn()
+            .ok_or(LoadError::MissingEntryPoint("_fini"))?;
+        // SAFETY: delegated to the caller (see above).
+        Ok(unsafe { f() })
+    }
+}
