@@ -1,0 +1,209 @@
+# Builds the Rust ptm driver into an illumos amd64 kernel module and gates it.
+#
+#   make            build target/kmod/ptm and run the krtld-compatibility gate
+#   make kmod       build target/kmod/ptm only
+#   make gate       run the gate on target/kmod/ptm (build it with `make kmod`)
+#   make gate-demo  show the gate passing a minimal module built for our
+#                   target spec and rejecting the same module built for
+#                   rustc's stock x86_64-unknown-none target
+#   make test       all + fmt + clippy + cargo tests + gate-demo + $(TEST_EXTRA)
+#   make install    (illumos only, as root) replace the in-tree ptm driver
+#   make uninstall  (illumos only, as root) put the in-tree ptm driver back
+#   make clean      remove cargo's target directory
+#
+# GNU make is required (`gmake` on illumos).
+#
+# Why RUSTC_BOOTSTRAP=1: the module needs a custom target spec (kernel code
+# model, no red zone, soft-float, PLT-style calls; see
+# x86_64-illumos-kernel.json) and a core/compiler_builtins rebuilt for it
+# with -Zbuild-std. Both are unstable cargo/rustc features. As the Linux
+# kernel does for its Rust code, we keep to a pinned stable toolchain and set
+# RUSTC_BOOTSTRAP=1 for this one build to unlock them, rather than depend on
+# a moving nightly. Nothing else in the repository is built that way.
+
+SHELL := /bin/sh
+
+CARGO ?= cargo
+
+# GNU binutils are required: the link script and --gc-sections are GNU ld's.
+# On illumos they are installed as gld, gobjcopy and greadelf; override on
+# the command line if yours live elsewhere (make LD=/path/to/gld ...).
+ifeq ($(shell uname -s),SunOS)
+GNU_PREFIX := g
+else
+GNU_PREFIX :=
+endif
+ifeq ($(origin LD),default)
+LD := $(GNU_PREFIX)ld
+endif
+OBJCOPY ?= $(GNU_PREFIX)objcopy
+READELF ?= $(GNU_PREFIX)readelf
+
+KMOD_TARGET := x86_64-illumos-kernel
+KMOD_SPEC := $(CURDIR)/$(KMOD_TARGET).json
+KMOD_PROFILE := kmod
+KMOD_LIB := target/$(KMOD_TARGET)/$(KMOD_PROFILE)/libptm.a
+KMOD_DIR := target/kmod
+KMOD := $(KMOD_DIR)/ptm
+MERGE_LD := kmod/kmod-merge.ld
+ALLOWLIST := kmod/allowlist.txt
+
+# Unstable flags for the kernel build (see RUSTC_BOOTSTRAP above). core and
+# compiler_builtins are rebuilt for the target; compiler-builtins-mem is NOT
+# enabled, so memcpy/memmove/memset/memcmp stay undefined and bind to the
+# kernel's own at load time.
+KMOD_CARGO_FLAGS := --profile $(KMOD_PROFILE) --target $(KMOD_SPEC) \
+	-Zbuild-std=core,compiler_builtins -Zjson-target-spec
+
+# The module's roots: everything not reachable from these is dropped.
+KMOD_ROOTS := -u _init -u _fini -u _info
+
+GATE := target/debug/kmod-gate
+
+# Extra targets that `make test` runs after the cargo tests; files in mk/
+# append to it (TEST_EXTRA += my-target).
+TEST_EXTRA :=
+
+.PHONY: all kmod gate gate-bin gate-demo test install uninstall clean
+
+all: kmod gate
+
+# 1. cargo: the crate as a staticlib for the kernel target.
+# 2. ld -r: one relocatable object; --gc-sections keeps what the entry
+#    points reach, the script merges the sections and pins them at 0.
+# 3. objcopy: drop the LOCAL undefined symbols ld -r leaves behind for
+#    externs used only by discarded code (krtld refuses any), and .comment.
+kmod:
+	RUSTC_BOOTSTRAP=1 $(CARGO) rustc -p ptm $(KMOD_CARGO_FLAGS) --crate-type staticlib
+	@mkdir -p $(KMOD_DIR)
+	$(LD) -r --gc-sections $(KMOD_ROOTS) -T $(MERGE_LD) \
+		--whole-archive $(KMOD_LIB) --no-whole-archive -o $(KMOD_DIR)/ptm.o
+	$(call strip_local_undefined,$(KMOD_DIR)/ptm.o,$(KMOD))
+	@echo "built $(KMOD)"
+
+# $(call strip_local_undefined,in,out)
+define strip_local_undefined
+	locals=`$(READELF) -sW $(1) | awk '$$5 == "LOCAL" && $$7 == "UND" && $$8 != "" { printf "-N %s ", $$8 }'`; \
+	$(OBJCOPY) $$locals --remove-section=.comment $(1) $(2)
+endef
+
+gate-bin:
+	$(CARGO) build -q -p kmod-gate
+
+gate: gate-bin
+	@test -f $(KMOD) || { echo "$(KMOD) does not exist: run 'make kmod' first" >&2; exit 1; }
+	$(GATE) $(KMOD) --allowlist $(ALLOWLIST)
+
+# The gate on a minimal driver-shaped module (tools/kmod-gate/fixtures/
+# minimod) built twice: for our target spec, where it must pass, and for
+# the stock x86_64-unknown-none with the flags that come closest (static
+# relocation model, kernel code model, frame pointers), where LLVM still
+# calls the memset libcall through the GOT and the gate must say so.
+# Both rebuild core from source, so no prebuilt rust-std is needed.
+DEMO_DIR := tools/kmod-gate/fixtures/minimod
+DEMO_TARGET_DIR := $(CURDIR)/target/gate-demo
+DEMO_OUT := $(KMOD_DIR)/demo
+
+gate-demo: gate-bin
+	@mkdir -p $(DEMO_OUT)
+	cd $(DEMO_DIR) && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(DEMO_TARGET_DIR) \
+		$(CARGO) build -q --release --target $(KMOD_SPEC) \
+		-Zbuild-std=core,compiler_builtins -Zjson-target-spec
+	$(LD) -r --gc-sections $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
+		$(DEMO_TARGET_DIR)/$(KMOD_TARGET)/release/libminimod.a --no-whole-archive \
+		-o $(DEMO_OUT)/spec.o
+	$(call strip_local_undefined,$(DEMO_OUT)/spec.o,$(DEMO_OUT)/minimod-spec)
+	$(GATE) $(DEMO_OUT)/minimod-spec --allowlist $(ALLOWLIST)
+	cd $(DEMO_DIR) && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(DEMO_TARGET_DIR) \
+		RUSTFLAGS="-C relocation-model=static -C code-model=kernel -C force-frame-pointers=yes" \
+		$(CARGO) build -q --release --target x86_64-unknown-none \
+		-Zbuild-std=core,compiler_builtins
+	$(LD) -r --gc-sections $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
+		$(DEMO_TARGET_DIR)/x86_64-unknown-none/release/libminimod.a --no-whole-archive \
+		-o $(DEMO_OUT)/stock.o
+	$(call strip_local_undefined,$(DEMO_OUT)/stock.o,$(DEMO_OUT)/minimod-stock)
+	@echo "expecting the gate to reject the stock-target build:"
+	@if $(GATE) $(DEMO_OUT)/minimod-stock --allowlist $(ALLOWLIST) > $(DEMO_OUT)/stock.txt; then \
+		cat $(DEMO_OUT)/stock.txt; \
+		echo "gate-demo: FAILED: the gate accepted the stock x86_64-unknown-none build" >&2; exit 1; \
+	fi; \
+	cat $(DEMO_OUT)/stock.txt; \
+	if grep -q 'GOTPCREL' $(DEMO_OUT)/stock.txt; then \
+		echo "gate-demo: OK: stock target rejected for its GOT-relative libcall"; \
+	else \
+		echo "gate-demo: FAILED: rejected, but not for a GOTPCREL relocation" >&2; exit 1; \
+	fi
+
+test:
+	$(MAKE) all
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	PTM_KMOD=$(CURDIR)/$(KMOD) $(CARGO) test --workspace
+	$(MAKE) gate-demo
+	$(if $(strip $(TEST_EXTRA)),$(MAKE) $(TEST_EXTRA))
+
+# --- illumos installation -------------------------------------------------
+#
+# krtld searches /kernel before /usr/kernel (MOD_DEFPATH), so a module at
+# /usr/kernel/drv/amd64/ptm is only used when the in-tree
+# /kernel/drv/amd64/ptm is out of the way: install moves it to
+# $(STOCK_SAVE) and uninstall moves it back. The stock driver is rem_drv'd
+# first; that needs the loaded ptm to be unloadable, i.e. no pseudo-terminal
+# open (no ssh session, no terminal window): run it from the console, on a
+# disposable VM or boot environment.
+
+DRV_DIR := /usr/kernel/drv
+STOCK_PTM := /kernel/drv/amd64/ptm
+STOCK_SAVE := $(STOCK_PTM).illumos
+MINOR_PERM := ptmx 0666 root sys
+PTM_REGISTERED := awk '$$1 == "ptm" { found = 1 } END { exit !found }' /etc/name_to_major
+
+define require_illumos_root
+	@if [ "`uname -s`" != SunOS ]; then \
+		echo "make $@: this installs a kernel driver into a running illumos system, and"; \
+		echo "this machine runs `uname -s`. Nothing was changed. Copy $(KMOD) and ptm.conf"; \
+		echo "to an illumos host (or a checkout there) and run 'gmake $@' as root."; \
+		exit 1; \
+	fi
+	@if [ "`id -u`" != 0 ]; then echo "make $@: must be run as root (pfexec gmake $@)" >&2; exit 1; fi
+endef
+
+# Unloads ptm if it is loaded; fails, changing nothing, if it is busy.
+define unload_ptm
+	@id=`modinfo | awk '$$6 == "ptm" { print $$1 }'`; \
+	if [ -n "$$id" ] && ! modunload -i $$id; then \
+		echo "make $@: ptm (module id $$id) is in use and cannot be unloaded." >&2; \
+		echo "Close every pseudo-terminal (ssh sessions, terminal windows) and retry from the console." >&2; \
+		exit 1; \
+	fi
+endef
+
+install:
+	$(require_illumos_root)
+	@test -f $(KMOD) || { echo "make install: $(KMOD) is missing: build it first (make)" >&2; exit 1; }
+	$(unload_ptm)
+	if $(PTM_REGISTERED); then rem_drv ptm; fi
+	if [ -f $(STOCK_PTM) ]; then mv -f $(STOCK_PTM) $(STOCK_SAVE); fi
+	mkdir -p $(DRV_DIR)/amd64
+	cp $(KMOD) $(DRV_DIR)/amd64/ptm
+	chmod 0755 $(DRV_DIR)/amd64/ptm
+	cp ptm.conf $(DRV_DIR)/ptm.conf
+	chmod 0644 $(DRV_DIR)/ptm.conf
+	add_drv -m '$(MINOR_PERM)' ptm
+	bootadm update-archive
+	@echo "installed the Rust ptm; the in-tree module is saved as $(STOCK_SAVE)"
+
+uninstall:
+	$(require_illumos_root)
+	$(unload_ptm)
+	if $(PTM_REGISTERED); then rem_drv ptm; fi
+	rm -f $(DRV_DIR)/amd64/ptm $(DRV_DIR)/ptm.conf
+	if [ -f $(STOCK_SAVE) ]; then mv -f $(STOCK_SAVE) $(STOCK_PTM); fi
+	if [ -f $(STOCK_PTM) ]; then add_drv ptm; fi
+	bootadm update-archive
+	@echo "removed the Rust ptm; the in-tree driver is registered again"
+
+clean:
+	$(CARGO) clean
+
+-include mk/*.mk
