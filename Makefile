@@ -76,7 +76,7 @@ all: kmod gate
 kmod:
 	RUSTC_BOOTSTRAP=1 $(CARGO) rustc -p ptm $(KMOD_CARGO_FLAGS) --crate-type staticlib
 	@mkdir -p $(KMOD_DIR)
-	$(LD) -r --gc-sections $(KMOD_ROOTS) -T $(MERGE_LD) \
+	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) \
 		--whole-archive $(KMOD_LIB) --no-whole-archive -o $(KMOD_DIR)/ptm.o
 	$(call strip_local_undefined,$(KMOD_DIR)/ptm.o,$(KMOD))
 	@echo "built $(KMOD)"
@@ -109,7 +109,7 @@ gate-demo: gate-bin
 	cd $(DEMO_DIR) && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(DEMO_TARGET_DIR) \
 		$(CARGO) build -q --release --target $(KMOD_SPEC) \
 		-Zbuild-std=core,compiler_builtins -Zjson-target-spec
-	$(LD) -r --gc-sections $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
+	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
 		$(DEMO_TARGET_DIR)/$(KMOD_TARGET)/release/libminimod.a --no-whole-archive \
 		-o $(DEMO_OUT)/spec.o
 	$(call strip_local_undefined,$(DEMO_OUT)/spec.o,$(DEMO_OUT)/minimod-spec)
@@ -118,7 +118,7 @@ gate-demo: gate-bin
 		RUSTFLAGS="-C relocation-model=static -C code-model=kernel -C force-frame-pointers=yes" \
 		$(CARGO) build -q --release --target x86_64-unknown-none \
 		-Zbuild-std=core,compiler_builtins
-	$(LD) -r --gc-sections $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
+	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
 		$(DEMO_TARGET_DIR)/x86_64-unknown-none/release/libminimod.a --no-whole-archive \
 		-o $(DEMO_OUT)/stock.o
 	$(call strip_local_undefined,$(DEMO_OUT)/stock.o,$(DEMO_OUT)/minimod-stock)
