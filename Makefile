@@ -23,6 +23,10 @@
 
 SHELL := /bin/sh
 
+# Targets run one at a time (cargo parallelises inside each build); `all`
+# must not gate the module before it is built.
+.NOTPARALLEL:
+
 CARGO ?= cargo
 
 # GNU binutils are required: the link script and --gc-sections are GNU ld's.

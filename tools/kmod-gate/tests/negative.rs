@@ -47,7 +47,13 @@ int _info(void *modinfo) { return mod_info(&modlinkage, modinfo); }
 "#;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // tools/kmod-gate -> the repository root.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .expect("repository root")
+        .to_path_buf()
 }
 
 fn allowlist() -> Allowlist {

@@ -10,7 +10,13 @@ use std::process::Command;
 use kmod_gate::{Allowlist, check};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // tools/kmod-gate -> the repository root.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .expect("repository root")
+        .to_path_buf()
 }
 
 fn module_path() -> PathBuf {
