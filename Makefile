@@ -76,7 +76,9 @@ all: kmod gate
 # 2. ld -r: one relocatable object; --gc-sections keeps what the entry
 #    points reach, the script merges the sections and pins them at 0.
 # 3. objcopy: drop the LOCAL undefined symbols ld -r leaves behind for
-#    externs used only by discarded code (krtld refuses any), and .comment.
+#    externs used only by discarded code (krtld refuses any), and .comment;
+#    and make every definition but the module entry points local, as the C
+#    driver's are static (ptmopen & co. keep their names for DTrace and mdb).
 kmod:
 	RUSTC_BOOTSTRAP=1 $(CARGO) rustc -p ptm $(KMOD_CARGO_FLAGS) --crate-type staticlib
 	@mkdir -p $(KMOD_DIR)
@@ -88,7 +90,7 @@ kmod:
 # $(call strip_local_undefined,in,out)
 define strip_local_undefined
 	locals=`$(READELF) -sW $(1) | awk '$$5 == "LOCAL" && $$7 == "UND" && $$8 != "" { printf "-N %s ", $$8 }'`; \
-	$(OBJCOPY) $$locals --remove-section=.comment $(1) $(2)
+	$(OBJCOPY) $$locals -G _init -G _fini -G _info --remove-section=.comment $(1) $(2)
 endef
 
 gate-bin:
@@ -148,17 +150,17 @@ test:
 
 # --- illumos installation -------------------------------------------------
 #
-# krtld searches /kernel before /usr/kernel (MOD_DEFPATH), so a module at
-# /usr/kernel/drv/amd64/ptm is only used when the in-tree
-# /kernel/drv/amd64/ptm is out of the way: install moves it to
-# $(STOCK_SAVE) and uninstall moves it back. The stock driver is rem_drv'd
-# first; that needs the loaded ptm to be unloadable, i.e. no pseudo-terminal
-# open (no ssh session, no terminal window): run it from the console, on a
+# The in-tree ptm is /usr/kernel/drv/amd64/ptm with /usr/kernel/drv/ptm.conf
+# (usr/src/uts/intel/ptm/Makefile installs it to USR_DRV_DIR). Install
+# keeps the first copy it finds of each as *.illumos, puts ours in their
+# place and registers the driver again; uninstall reverses that. rem_drv
+# needs the loaded ptm to be unloadable, i.e. no pseudo-terminal open (no
+# ssh session, no terminal window): run it from the console, on a
 # disposable VM or boot environment.
 
 DRV_DIR := /usr/kernel/drv
-STOCK_PTM := /kernel/drv/amd64/ptm
-STOCK_SAVE := $(STOCK_PTM).illumos
+DRV_MOD := $(DRV_DIR)/amd64/ptm
+DRV_CONF := $(DRV_DIR)/ptm.conf
 MINOR_PERM := ptmx 0666 root sys
 PTM_REGISTERED := awk '$$1 == "ptm" { found = 1 } END { exit !found }' /etc/name_to_major
 
@@ -187,23 +189,26 @@ install:
 	@test -f $(KMOD) || { echo "make install: $(KMOD) is missing: build it first (make)" >&2; exit 1; }
 	$(unload_ptm)
 	if $(PTM_REGISTERED); then rem_drv ptm; fi
-	if [ -f $(STOCK_PTM) ]; then mv -f $(STOCK_PTM) $(STOCK_SAVE); fi
 	mkdir -p $(DRV_DIR)/amd64
-	cp $(KMOD) $(DRV_DIR)/amd64/ptm
-	chmod 0755 $(DRV_DIR)/amd64/ptm
-	cp ptm.conf $(DRV_DIR)/ptm.conf
-	chmod 0644 $(DRV_DIR)/ptm.conf
+	for f in $(DRV_MOD) $(DRV_CONF); do \
+		if [ -f $$f ] && [ ! -f $$f.illumos ]; then mv -f $$f $$f.illumos; fi; \
+	done
+	cp $(KMOD) $(DRV_MOD)
+	chmod 0755 $(DRV_MOD)
+	cp ptm.conf $(DRV_CONF)
+	chmod 0644 $(DRV_CONF)
 	add_drv -m '$(MINOR_PERM)' ptm
 	bootadm update-archive
-	@echo "installed the Rust ptm; the in-tree module is saved as $(STOCK_SAVE)"
+	@echo "installed the Rust ptm; the in-tree files are kept as *.illumos"
 
 uninstall:
 	$(require_illumos_root)
 	$(unload_ptm)
 	if $(PTM_REGISTERED); then rem_drv ptm; fi
-	rm -f $(DRV_DIR)/amd64/ptm $(DRV_DIR)/ptm.conf
-	if [ -f $(STOCK_SAVE) ]; then mv -f $(STOCK_SAVE) $(STOCK_PTM); fi
-	if [ -f $(STOCK_PTM) ]; then add_drv ptm; fi
+	for f in $(DRV_MOD) $(DRV_CONF); do \
+		if [ -f $$f.illumos ]; then mv -f $$f.illumos $$f; else rm -f $$f; fi; \
+	done
+	if [ -f $(DRV_MOD) ]; then add_drv -m '$(MINOR_PERM)' ptm; fi
 	bootadm update-archive
 	@echo "removed the Rust ptm; the in-tree driver is registered again"
 
