@@ -154,7 +154,7 @@ impl fmt::Display for LoadError {
                 f,
                 "e_type {} ({e_type}) is not ET_REL: krtld loads only relocatable objects \
                  (ET_DYN/ET_EXEC modules carry PLTs and GOTs it cannot process)",
-                match *e_type {
+                match object::elf::FileType(*e_type) {
                     object::elf::ET_NONE => "ET_NONE",
                     object::elf::ET_EXEC => "ET_EXEC",
                     object::elf::ET_DYN => "ET_DYN",

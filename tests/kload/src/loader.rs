@@ -287,7 +287,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
     let mut alloc_of_section: Vec<Option<usize>> = vec![None; shnum];
     for (index, sh) in sections.enumerate().skip(1) {
         let flags = sh.sh_flags(endian);
-        if flags & u64::from(elf::SHF_ALLOC) == 0 {
+        if !flags.contains(elf::SHF_ALLOC) {
             continue;
         }
         let name = section_name(sh);
@@ -321,7 +321,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         allocs.push(AllocSection {
             index: index.0,
             name,
-            area: if flags & u64::from(elf::SHF_WRITE) != 0 {
+            area: if flags.contains(elf::SHF_WRITE) {
                 Area::Data
             } else {
                 Area::Text
@@ -338,9 +338,9 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
     if let Some((dynamic, link)) = sections.dynamic(endian, image)? {
         let strings = sections.strings(endian, image, link)?;
         for d in dynamic {
-            match d.tag32(endian) {
-                Some(elf::DT_NULL) => break,
-                Some(elf::DT_NEEDED) => {
+            match d.d_tag(endian) {
+                elf::DT_NULL => break,
+                elf::DT_NEEDED => {
                     needed.push(String::from_utf8_lossy(d.string(endian, strings)?).into_owned())
                 }
                 _ => {}
@@ -372,7 +372,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
                     )));
                 }
             },
-            s if s < elf::SHN_LORESERVE => Shndx::Section(usize::from(s)),
+            s if !s.is_reserved() => Shndx::Section(usize::from(s.0)),
             other => {
                 return Err(LoadError::Malformed(format!(
                     "symbol {} '{name}' has special section index {other:#x} (such as \
@@ -391,8 +391,8 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         }
         syms.push(SymInfo {
             name,
-            bind: sym.st_bind(),
-            kind: sym.st_type(),
+            bind: sym.st_bind().0,
+            kind: sym.st_type().0,
             shndx,
             value: sym.st_value(endian),
             size: sym.st_size(endian),
@@ -401,7 +401,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
     let display_name = |i: usize| -> String {
         let s = &syms[i];
         match s.shndx {
-            Shndx::Section(sec) if s.kind == elf::STT_SECTION && s.name.is_empty() => sections
+            Shndx::Section(sec) if s.kind == elf::STT_SECTION.0 && s.name.is_empty() => sections
                 .section(SectionIndex(sec))
                 .map(section_name)
                 .unwrap_or_default(),
@@ -419,14 +419,14 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
     let mut sym_import: Vec<Option<usize>> = vec![None; syms.len()];
     let mut commons: Vec<usize> = Vec::new();
     for (i, s) in syms.iter().enumerate().skip(1) {
-        if s.kind == elf::STT_TLS {
+        if s.kind == elf::STT_TLS.0 {
             tls.push(s.name.clone());
             continue;
         }
         if !matches!(s.shndx, Shndx::Undef | Shndx::Common) {
             continue;
         }
-        if s.bind != elf::STB_LOCAL {
+        if s.bind != elf::STB_LOCAL.0 {
             if let Some(&k) = import_by_name.get(&s.name) {
                 sym_import[i] = Some(k);
                 continue;
@@ -436,7 +436,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
                     ImportKind::Data(size)
                 } else if s.shndx == Shndx::Common {
                     ImportKind::Data(s.size as usize)
-                } else if s.kind == elf::STT_OBJECT {
+                } else if s.kind == elf::STT_OBJECT.0 {
                     return Err(LoadError::UndeclaredData {
                         name: s.name.clone(),
                     });
@@ -461,9 +461,9 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
                 || s.name == "smap_disable"
             {
                 not_modelled.push(s.name.clone());
-            } else if s.bind == elf::STB_LOCAL {
+            } else if s.bind == elf::STB_LOCAL.0 {
                 local_undefined.push(s.name.clone());
-            } else if s.bind != elf::STB_WEAK {
+            } else if s.bind != elf::STB_WEAK.0 {
                 unresolved.push(s.name.clone());
             }
             continue;
@@ -545,7 +545,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
                     target.name
                 )));
             }
-            let r_type = r.r_type(endian, false);
+            let r_type = r.r_type(endian, false).0;
             let apply = reloc::classify(r_type);
             match apply {
                 Apply::Skip => continue,
@@ -770,7 +770,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
     // --- the module's symbol table, as kobj_lookup sees it ----------------
     let mut symbols: HashMap<String, (usize, u64)> = HashMap::new();
     for (i, s) in syms.iter().enumerate().skip(1) {
-        if s.name.is_empty() || s.kind == elf::STT_FILE || sym_import[i].is_some() {
+        if s.name.is_empty() || s.kind == elf::STT_FILE.0 || sym_import[i].is_some() {
             continue;
         }
         let loaded = match s.shndx {
@@ -845,7 +845,7 @@ fn check_header(image: &[u8]) -> Result<&Header, LoadError> {
     if ident.magic != elf::ELFMAG {
         return Err(LoadError::NotElf);
     }
-    let (class, data) = (ident.class, ident.data);
+    let (class, data) = (ident.class.0, ident.data.0);
     let kind = FileKind::parse(image).map_err(|_| LoadError::WrongIsa {
         class,
         data,
@@ -861,17 +861,17 @@ fn check_header(image: &[u8]) -> Result<&Header, LoadError> {
         FileKind::Elf32 => {
             let h = elf::FileHeader32::<Endianness>::parse(image)?;
             let endian = h.endian()?;
-            return Err(wrong_isa(h.e_machine(endian)));
+            return Err(wrong_isa(h.e_machine(endian).0));
         }
         _ => return Err(LoadError::NotElf),
     }
     let header = Header::parse(image)?;
     let endian = header.endian()?;
-    if data != elf::ELFDATA2LSB || header.e_machine(endian) != elf::EM_X86_64 {
-        return Err(wrong_isa(header.e_machine(endian)));
+    if data != elf::ELFDATA2LSB.0 || header.e_machine(endian) != elf::EM_X86_64 {
+        return Err(wrong_isa(header.e_machine(endian).0));
     }
-    let e_type = header.e_type(endian);
-    if e_type != elf::ET_REL {
+    let e_type = header.e_type(endian).0;
+    if e_type != elf::ET_REL.0 {
         return Err(LoadError::NotRelocatable { e_type });
     }
     Ok(header)

@@ -66,7 +66,7 @@ const OTHER: &str = "outside the set a kernel-code-model module needs (64, PC32,
 
 /// Classifies a relocation type found in an `SHF_ALLOC` section.
 pub(crate) fn classify(r_type: u32) -> Apply {
-    match r_type {
+    match elf::RelocationType(r_type) {
         elf::R_X86_64_NONE => Apply::Skip,
         elf::R_X86_64_64 => Apply::Abs64,
         elf::R_X86_64_PC32 => Apply::Pc32,
@@ -97,16 +97,16 @@ pub(crate) fn classify(r_type: u32) -> Apply {
         | elf::R_X86_64_PLTOFF64
         | elf::R_X86_64_IRELATIVE
         | elf::R_X86_64_RELATIVE64
-        | 39
-        | 40 => Apply::Refuse(NOTSUP),
-        t if t > elf::R_X86_64_REX_GOTPCRELX => Apply::Refuse(UNKNOWN),
+        | elf::RelocationType(39)
+        | elf::RelocationType(40) => Apply::Refuse(NOTSUP),
+        t if t.0 > elf::R_X86_64_REX_GOTPCRELX.0 => Apply::Refuse(UNKNOWN),
         _ => Apply::Refuse(OTHER),
     }
 }
 
 /// The psABI name of an amd64 relocation type.
 pub fn type_name(r_type: u32) -> &'static str {
-    match r_type {
+    match elf::RelocationType(r_type) {
         elf::R_X86_64_NONE => "R_X86_64_NONE",
         elf::R_X86_64_64 => "R_X86_64_64",
         elf::R_X86_64_PC32 => "R_X86_64_PC32",
@@ -167,18 +167,18 @@ mod tests {
 
     #[test]
     fn the_four_kernel_types_are_applied_and_nothing_else_is() {
-        assert_eq!(classify(elf::R_X86_64_64), Apply::Abs64);
-        assert_eq!(classify(elf::R_X86_64_PC32), Apply::Pc32);
-        assert_eq!(classify(elf::R_X86_64_PLT32), Apply::Plt32);
-        assert_eq!(classify(elf::R_X86_64_32S), Apply::Abs32S);
-        assert_eq!(classify(elf::R_X86_64_NONE), Apply::Skip);
+        assert_eq!(classify(elf::R_X86_64_64.0), Apply::Abs64);
+        assert_eq!(classify(elf::R_X86_64_PC32.0), Apply::Pc32);
+        assert_eq!(classify(elf::R_X86_64_PLT32.0), Apply::Plt32);
+        assert_eq!(classify(elf::R_X86_64_32S.0), Apply::Abs32S);
+        assert_eq!(classify(elf::R_X86_64_NONE.0), Apply::Skip);
         for t in 0..64u32 {
             let applied = matches!(
                 classify(t),
                 Apply::Abs64 | Apply::Pc32 | Apply::Plt32 | Apply::Abs32S | Apply::Skip
             );
             let expected = matches!(
-                t,
+                elf::RelocationType(t),
                 elf::R_X86_64_NONE
                     | elf::R_X86_64_64
                     | elf::R_X86_64_PC32
@@ -196,9 +196,9 @@ mod tests {
             elf::R_X86_64_GOTPCRELX,
             elf::R_X86_64_REX_GOTPCRELX,
         ] {
-            match classify(t) {
+            match classify(t.0) {
                 Apply::Refuse(why) => assert!(why.contains("no GOT"), "{why}"),
-                other => panic!("{} classified as {other:?}", type_name(t)),
+                other => panic!("{} classified as {other:?}", type_name(t.0)),
             }
         }
     }

@@ -73,7 +73,7 @@ pub fn fixture(name: &str) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reloc {
     pub section: String,
-    pub r_type: u32,
+    pub r_type: object::elf::RelocationType,
     pub symbol: String,
 }
 
@@ -83,10 +83,10 @@ pub fn relocations(path: &Path) -> Vec<Reloc> {
     let file = ElfFile64::<object::Endianness>::parse(&*bytes).expect("parse object");
     let mut out = Vec::new();
     for section in file.sections() {
-        let object::SectionFlags::Elf { sh_flags } = section.flags() else {
+        let object::SectionFlags::Elf { sh_flags, .. } = section.flags() else {
             continue;
         };
-        if sh_flags & u64::from(object::elf::SHF_ALLOC) == 0 {
+        if !sh_flags.contains(object::elf::SHF_ALLOC) {
             continue;
         }
         for (_, r) in section.relocations() {
@@ -118,7 +118,7 @@ pub fn relocations(path: &Path) -> Vec<Reloc> {
 
 /// Asserts that the object has at least one relocation of `r_type` against
 /// `symbol` (the precondition that makes a test about it meaningful).
-pub fn assert_has_relocation(path: &Path, r_type: u32, symbol: &str) {
+pub fn assert_has_relocation(path: &Path, r_type: object::elf::RelocationType, symbol: &str) {
     let relocs = relocations(path);
     assert!(
         relocs
@@ -126,7 +126,7 @@ pub fn assert_has_relocation(path: &Path, r_type: u32, symbol: &str) {
             .any(|r| r.r_type == r_type && r.symbol == symbol),
         "{} has no {} against {symbol}; it has {relocs:#?}",
         path.display(),
-        ptm_kload::relocation_type_name(r_type)
+        ptm_kload::relocation_type_name(r_type.0)
     );
 }
 
