@@ -107,8 +107,9 @@ pub enum LoadError {
         /// What krtld does with it.
         reason: &'static str,
     },
-    /// A relocation that does not fit its field (krtld: "relocation
-    /// value does not fit", `REL_ERR_NOFIT`).
+    /// A relocation whose value does not fit its 32-bit field (krtld
+    /// reports it with `REL_ERR_NOFIT` and fails the load; for `PLT32`,
+    /// which krtld does not check, this loader is stricter).
     RelocationOverflow {
         /// The relocated section.
         section: String,
@@ -238,8 +239,8 @@ impl fmt::Display for LoadError {
             } => write!(
                 f,
                 "relocation {type_name} against '{symbol}' at {section}+{offset:#x}: value \
-                 {value:#x} does not fit a sign-extended 32-bit field (krtld: relocation \
-                 does not fit)"
+                 {value:#x} does not fit a sign-extended 32-bit field (krtld fails the load \
+                 for PC32/32S; it would truncate PLT32)"
             ),
             LoadError::MissingEntryPoint(name) => write!(
                 f,

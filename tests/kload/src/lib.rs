@@ -96,6 +96,8 @@
 //! assert_eq!(rc, 0);
 //! ```
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("ptm-kload runs amd64 kernel code in-process: it needs an x86_64 Linux host");
 

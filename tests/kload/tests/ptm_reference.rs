@@ -5,6 +5,8 @@
 //! every one of them produced by a relocation -- lead to the right
 //! `dev_ops`/`cb_ops`, and `_info`/`_fini` must see the same modlinkage.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use std::ffi::{CStr, c_char, c_int, c_void};

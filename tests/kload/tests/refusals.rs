@@ -4,6 +4,8 @@
 //! object), and each test first checks that the object really has the
 //! defect it is about, so that a refusal for some other reason cannot pass.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use std::path::Path;

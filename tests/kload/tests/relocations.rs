@@ -3,6 +3,8 @@
 //! placement below 2 GiB, alignment, protections, commons, weak symbols,
 //! `_depends_on`, and unmapping on drop.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
