@@ -1,0 +1,99 @@
+//! Builds the C parts of the simulator.
+//!
+//! * `csrc/shim.c` (always): the variadic kernel functions (`cmn_err`) that
+//!   stable Rust cannot define; they format and forward to Rust.
+//! * The C reference driver (only when `PTM_REFERENCE_C` names a file): the
+//!   unmodified illumos `ptm.c`, compiled against the project's ABI header
+//!   with its module entry points renamed (`_init` → `ptm_c_init`, ...),
+//!   because glibc's crti already defines `_init`/`_fini` in every
+//!   executable. Its presence is announced with `cfg(has_c_oracle)`.
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=PTM_REFERENCE_C");
+    println!("cargo::rerun-if-changed=csrc/shim.c");
+    println!("cargo::rustc-check-cfg=cfg(has_c_oracle)");
+    println!("cargo::rustc-check-cfg=cfg(has_rust_driver)");
+
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("..").join("..");
+    let include = root.join("include");
+    println!("cargo::rerun-if-changed={}", include.join("ptm_abi.h").display());
+
+    // The Rust driver exports its entry points (`ptm_rs_init`, ...) once it
+    // has landed in the `ptm` crate; until then the variant is absent.
+    let src = root.join("src");
+    println!("cargo::rerun-if-changed={}", src.display());
+    if mentions(&src, "ptm_rs_init") {
+        println!("cargo::rustc-cfg=has_rust_driver");
+    }
+
+    cc::Build::new()
+        .file(manifest.join("csrc").join("shim.c"))
+        .warnings(true)
+        .flag("-Wall")
+        .compile("ptm_sim_shim");
+
+    let Some(reference) = env::var_os("PTM_REFERENCE_C").filter(|v| !v.is_empty()) else {
+        return;
+    };
+    // A relative path is taken from the workspace root first (where the
+    // project's commands are run), then from this package.
+    let mut path = PathBuf::from(&reference);
+    if path.is_relative() {
+        let from_root = root.join(&path);
+        path = if from_root.exists() {
+            from_root
+        } else {
+            manifest.join(&path)
+        };
+    }
+    if !path.exists() {
+        panic!(
+            "PTM_REFERENCE_C={} does not name an existing file",
+            path.display()
+        );
+    }
+    println!("cargo::rerun-if-changed={}", path.display());
+
+    cc::Build::new()
+        .file(&path)
+        .include(&include)
+        .warnings(false)
+        .extra_warnings(false)
+        .flag("-std=gnu99")
+        .flag("-nostdinc")
+        .flag("-ffreestanding")
+        .flag("-Wall")
+        .flag("-Wno-missing-braces")
+        .flag("-Werror")
+        .define("_KERNEL", None)
+        .define("_init", Some("ptm_c_init"))
+        .define("_fini", Some("ptm_c_fini"))
+        .define("_info", Some("ptm_c_info"))
+        .compile("ptm_c_oracle");
+    println!("cargo::rustc-cfg=has_c_oracle");
+}
+
+/// Whether any `.rs` file under `dir` contains `needle`.
+fn mentions(dir: &std::path::Path, needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            println!("cargo::rerun-if-changed={}", p.display());
+            if mentions(&p, needle) {
+                return true;
+            }
+        } else if p.extension().is_some_and(|x| x == "rs")
+            && std::fs::read_to_string(&p).is_ok_and(|t| t.contains(needle))
+        {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,443 @@
+//! The stream head: its queue pair (read put procedure `strrput`, write
+//! service procedure `strwsrv`) and what it does with each message type
+//! arriving from below, as illumos `strrput`/`strrput_nondata` do.
+
+use std::ffi::{c_char, c_int};
+use std::ptr;
+
+use ptm::sys::*;
+
+use crate::msg::{blk_len, describe, freemsg_impl, mtype};
+use crate::queue::{self, flushq_common, qbackenable, stream_of};
+use crate::world::{self, TraceEvent, sd};
+
+/// A static that holds raw pointers (module_info names, qinit links).
+#[repr(transparent)]
+pub(crate) struct SyncStatic<T>(pub T);
+// SAFETY: these statics are immutable tables of pointers to other
+// immutable statics; nothing ever writes through them.
+unsafe impl<T> Sync for SyncStatic<T> {}
+
+/// `struct copyresp` (LP64, 40 bytes; not in the project header).
+#[repr(C)]
+struct CopyResp {
+    cp_cmd: c_int,
+    cp_cr: *mut cred_t,
+    cp_id: u32,
+    cp_flag: u32,
+    cp_private: *mut mblk_t,
+    cp_rval: caddr_t,
+}
+
+/// `b_flag`: the M_FLUSH has already been looped back by a stream head.
+pub(crate) const MSGNOLOOP: u16 = 0x02;
+/// `SO_BAND` etc. are in the header; `INFPSZ` as an `isize`.
+const INFPSZ_I: isize = INFPSZ as isize;
+
+static HEAD_RMINFO: SyncStatic<module_info> = SyncStatic(module_info {
+    mi_idnum: 0,
+    mi_idname: c"strrhead".as_ptr() as *mut c_char,
+    mi_minpsz: 0,
+    mi_maxpsz: INFPSZ_I,
+    mi_hiwat: STRHIGH as usize,
+    mi_lowat: STRLOW as usize,
+});
+
+static HEAD_WMINFO: SyncStatic<module_info> = SyncStatic(module_info {
+    mi_idnum: 0,
+    mi_idname: c"strwhead".as_ptr() as *mut c_char,
+    mi_minpsz: 0,
+    mi_maxpsz: 0,
+    mi_hiwat: 0,
+    mi_lowat: 0,
+});
+
+pub(crate) static HEAD_RINIT: SyncStatic<qinit> = SyncStatic(qinit {
+    qi_putp: Some(strrput),
+    qi_srvp: None,
+    qi_qopen: None,
+    qi_qclose: None,
+    qi_qadmin: None,
+    qi_minfo: &raw const HEAD_RMINFO.0 as *mut module_info,
+    qi_mstat: ptr::null_mut(),
+    qi_rwp: None,
+    qi_infop: None,
+    qi_struiot: 0,
+});
+
+pub(crate) static HEAD_WINIT: SyncStatic<qinit> = SyncStatic(qinit {
+    qi_putp: None,
+    qi_srvp: Some(strwsrv),
+    qi_qopen: None,
+    qi_qclose: None,
+    qi_qadmin: None,
+    qi_minfo: &raw const HEAD_WMINFO.0 as *mut module_info,
+    qi_mstat: ptr::null_mut(),
+    qi_rwp: None,
+    qi_infop: None,
+    qi_struiot: 0,
+});
+
+static DEAD_MINFO: SyncStatic<module_info> = SyncStatic(module_info {
+    mi_idnum: 0,
+    mi_idname: c"freed".as_ptr() as *mut c_char,
+    mi_minpsz: 0,
+    mi_maxpsz: 0,
+    mi_hiwat: 0,
+    mi_lowat: 0,
+});
+
+/// The qinit of a freed queue: every procedure reports a use after free.
+pub(crate) static DEAD_QINIT: SyncStatic<qinit> = SyncStatic(qinit {
+    qi_putp: Some(dead_put),
+    qi_srvp: Some(dead_srv),
+    qi_qopen: None,
+    qi_qclose: None,
+    qi_qadmin: None,
+    qi_minfo: &raw const DEAD_MINFO.0 as *mut module_info,
+    qi_mstat: ptr::null_mut(),
+    qi_rwp: None,
+    qi_infop: None,
+    qi_struiot: 0,
+});
+
+unsafe extern "C" fn dead_put(_q: *mut queue_t, mp: *mut mblk_t) -> c_int {
+    world::anomaly("message put to a queue that was freed (use after close)");
+    freemsg_impl(mp);
+    0
+}
+
+unsafe extern "C" fn dead_srv(_q: *mut queue_t) -> c_int {
+    world::anomaly("service procedure of a queue that was freed");
+    0
+}
+
+/// Stream head write service procedure: wakes writers (nothing to do in the
+/// single-threaded simulator beyond recording that it ran).
+unsafe extern "C" fn strwsrv(_q: *mut queue_t) -> c_int {
+    0
+}
+
+/// Stream head read put procedure.
+///
+/// # Safety
+/// Called by the framework with a stream head read queue and a live message.
+pub(crate) unsafe extern "C" fn strrput(q: *mut queue_t, bp: *mut mblk_t) -> c_int {
+    let sid = unsafe { stream_of(q) };
+    // SAFETY: `bp` was validated by putnext.
+    let desc = unsafe { describe(bp) };
+    world::trace(TraceEvent::HeadRecv {
+        stream: sid,
+        msg: desc,
+    });
+    // SAFETY: as above.
+    let t = unsafe { mtype(bp) } as c_int;
+    match t {
+        M_DATA | M_PROTO | M_PASSFP => {
+            // SAFETY: `q` is the head read queue; the message is live.
+            queue::putq(q, bp);
+        }
+        M_PCPROTO => {
+            let dup = world::with(|s| {
+                let st = &mut s.streams[sid];
+                if st.flags & sd::STRPRI != 0 {
+                    true
+                } else {
+                    st.flags |= sd::STRPRI;
+                    false
+                }
+            });
+            if dup {
+                freemsg_impl(bp);
+            } else {
+                queue::putq(q, bp);
+            }
+        }
+        _ => {
+            // SAFETY: as above.
+            unsafe { strrput_nondata(q, bp, sid) };
+        }
+    }
+    0
+}
+
+/// `OTHERQ(q)->q_next == NULL`: the driver has done qprocsoff.
+unsafe fn head_unlinked(q: *mut queue_t) -> bool {
+    // SAFETY: `q` is the head read queue; the write queue follows it.
+    unsafe { (*q.add(1)).q_next.is_null() }
+}
+
+unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
+    // SAFETY: `q` is a stream head read queue and `bp` a live message; all
+    // reads of the message are within its first block's bounds.
+    unsafe {
+        let t = mtype(bp) as c_int;
+        match t {
+            M_ERROR => {
+                let n = blk_len(bp);
+                let b0 = if n > 0 { *(*bp).b_rptr } else { 0 };
+                if n == 2 {
+                    let b1 = *(*bp).b_rptr.add(1);
+                    let (rw, already) = world::with(|s| {
+                        let st = &mut s.streams[sid];
+                        let mut rw = 0u8;
+                        let mut already = 0u8;
+                        if b0 != NOERROR {
+                            if b0 != 0 {
+                                if st.flags & sd::STRDERR != 0 {
+                                    already |= FLUSHR as u8;
+                                }
+                                st.flags |= sd::STRDERR;
+                                rw |= FLUSHR as u8;
+                            } else {
+                                st.flags &= !sd::STRDERR;
+                            }
+                            st.rerror = b0 as i32;
+                        }
+                        if b1 != NOERROR {
+                            if b1 != 0 {
+                                if st.flags & sd::STWRERR != 0 {
+                                    already |= FLUSHW as u8;
+                                }
+                                st.flags |= sd::STWRERR;
+                                rw |= FLUSHW as u8;
+                            } else {
+                                st.flags &= !sd::STWRERR;
+                            }
+                            st.werror = b1 as i32;
+                        }
+                        (rw, already)
+                    });
+                    (*bp).b_rptr = (*bp).b_rptr.add(1);
+                    if rw == 0 || already == rw {
+                        freemsg_impl(bp);
+                        return;
+                    }
+                    (*(*bp).b_datap).db_type = M_FLUSH as u8;
+                    *(*bp).b_rptr = rw;
+                    (*bp).b_wptr = (*bp).b_rptr.add(1);
+                    if head_unlinked(q) {
+                        freemsg_impl(bp);
+                    } else {
+                        queue::qreply(q, bp);
+                    }
+                    return;
+                } else if n >= 1 && b0 != 0 {
+                    let already = world::with(|s| {
+                        let st = &mut s.streams[sid];
+                        let already = st.flags & (sd::STRDERR | sd::STWRERR) != 0;
+                        st.flags |= sd::STRDERR | sd::STWRERR;
+                        st.rerror = b0 as i32;
+                        st.werror = b0 as i32;
+                        already
+                    });
+                    if !already {
+                        (*(*bp).b_datap).db_type = M_FLUSH as u8;
+                        *(*bp).b_rptr = FLUSHRW as u8;
+                        if head_unlinked(q) {
+                            freemsg_impl(bp);
+                        } else {
+                            queue::qreply(q, bp);
+                        }
+                        return;
+                    }
+                }
+                freemsg_impl(bp);
+            }
+            M_HANGUP => {
+                freemsg_impl(bp);
+                world::with(|s| {
+                    let st = &mut s.streams[sid];
+                    st.werror = ENXIO;
+                    st.flags |= sd::STRHUP;
+                });
+            }
+            M_UNHANGUP => {
+                freemsg_impl(bp);
+                world::with(|s| {
+                    let st = &mut s.streams[sid];
+                    st.werror = 0;
+                    st.flags &= !sd::STRHUP;
+                });
+            }
+            M_SIG => {
+                // Queued if something is already there; otherwise delivered
+                // (the simulator has no processes: recorded in the trace).
+                if !(*q).q_first.is_null() {
+                    queue::putq(q, bp);
+                } else {
+                    freemsg_impl(bp);
+                }
+            }
+            M_PCSIG => freemsg_impl(bp),
+            M_FLUSH => {
+                let f = *(*bp).b_rptr;
+                if f & FLUSHR as u8 != 0 {
+                    if f & FLUSHBAND as u8 != 0 && blk_len(bp) >= 2 {
+                        queue::flushband(q, *(*bp).b_rptr.add(1), FLUSHALL);
+                    } else {
+                        flushq_common(q, FLUSHALL, false);
+                    }
+                    let first = (*q).q_first;
+                    if first.is_null() || (mtype(first) as c_int) < QPCTL {
+                        world::with(|s| s.streams[sid].flags &= !sd::STRPRI);
+                    }
+                }
+                if f & FLUSHW as u8 != 0 && (*bp).b_flag & MSGNOLOOP == 0 {
+                    *(*bp).b_rptr &= !(FLUSHR as u8);
+                    (*bp).b_flag |= MSGNOLOOP;
+                    if head_unlinked(q) {
+                        freemsg_impl(bp);
+                    } else {
+                        queue::qreply(q, bp);
+                    }
+                    return;
+                }
+                freemsg_impl(bp);
+            }
+            M_IOCACK | M_IOCNAK => {
+                let ok = blk_len(bp) >= std::mem::size_of::<iocblk>();
+                let id = if ok {
+                    (*((*bp).b_rptr as *const iocblk)).ioc_id
+                } else {
+                    0
+                };
+                let take = world::with(|s| {
+                    let st = &mut s.streams[sid];
+                    if ok && st.flags & sd::IOCWAIT != 0 && st.iocblk.is_null() && st.iocid == id
+                    {
+                        st.iocblk = bp;
+                        true
+                    } else {
+                        if ok && st.iocid == id && !st.iocblk.is_null() {
+                            s.trace.push(TraceEvent::Note(format!(
+                                "duplicate ioctl reply id={id} freed"
+                            )));
+                        }
+                        false
+                    }
+                });
+                if !take {
+                    freemsg_impl(bp);
+                }
+            }
+            M_COPYIN | M_COPYOUT => {
+                // No transparent ioctls are issued by the simulator's
+                // processes: fail the request as the stream head does when
+                // it is not waiting for one.
+                if !(*bp).b_cont.is_null() {
+                    freemsg_impl((*bp).b_cont);
+                    (*bp).b_cont = ptr::null_mut();
+                }
+                (*(*bp).b_datap).db_type = M_IOCDATA as u8;
+                let want = std::mem::size_of::<CopyResp>();
+                let cap = (*(*bp).b_datap).db_lim as usize - (*bp).b_rptr as usize;
+                if cap >= want {
+                    (*bp).b_wptr = (*bp).b_rptr.add(want);
+                    (*((*bp).b_rptr as *mut CopyResp)).cp_rval = 1 as caddr_t;
+                    queue::putnext(q.add(1), bp);
+                } else {
+                    freemsg_impl(bp);
+                }
+            }
+            M_SETOPTS => {
+                let mut bpri = 0u8;
+                if blk_len(bp) >= std::mem::size_of::<stroptions>() {
+                    let so = ptr::read_unaligned((*bp).b_rptr as *const stroptions);
+                    let f = so.so_flags;
+                    let has = |b: c_int| f & b as u32 != 0;
+                    if has(SO_MINPSZ) {
+                        (*q).q_minpsz = so.so_minpsz;
+                    }
+                    if has(SO_MAXPSZ) {
+                        (*q).q_maxpsz = so.so_maxpsz;
+                    }
+                    for (flag, hi) in [(SO_HIWAT, true), (SO_LOWAT, false)] {
+                        if !has(flag) {
+                            continue;
+                        }
+                        if has(SO_BAND) {
+                            if so.so_band > 0 {
+                                ensure_band(q, so.so_band);
+                                let b = band_ptr(q, so.so_band);
+                                if hi {
+                                    (*b).qb_hiwat = so.so_hiwat;
+                                } else {
+                                    (*b).qb_lowat = so.so_lowat;
+                                }
+                            } else if hi {
+                                (*q).q_hiwat = so.so_hiwat;
+                            } else {
+                                (*q).q_lowat = so.so_lowat;
+                            }
+                            bpri = so.so_band;
+                        } else if hi {
+                            (*q).q_hiwat = so.so_hiwat;
+                        } else {
+                            (*q).q_lowat = so.so_lowat;
+                        }
+                    }
+                    world::with(|s| {
+                        let st = &mut s.streams[sid];
+                        let setclr = |st: &mut u32, on: c_int, off: c_int, bit: u32| {
+                            if f & on as u32 != 0 {
+                                *st |= bit;
+                            }
+                            if f & off as u32 != 0 {
+                                *st &= !bit;
+                            }
+                        };
+                        setclr(&mut st.flags, SO_MREADON, SO_MREADOFF, sd::SNDMREAD);
+                        setclr(&mut st.flags, SO_NDELON, SO_NDELOFF, sd::OLDNDELAY);
+                        setclr(&mut st.flags, SO_ISTTY, SO_ISNTTY, sd::STRISTTY);
+                        setclr(&mut st.flags, SO_TOSTOP, SO_TONSTOP, sd::STRTOSTOP);
+                        setclr(&mut st.flags, SO_DELIM, SO_NODELIM, sd::STRDELIM);
+                    });
+                }
+                freemsg_impl(bp);
+                qbackenable(q, bpri);
+            }
+            M_IOCTL => {
+                // Always NAKed back down (ioc_error unchanged).
+                (*(*bp).b_datap).db_type = M_IOCNAK as u8;
+                if head_unlinked(q) {
+                    freemsg_impl(bp);
+                } else {
+                    queue::qreply(q, bp);
+                }
+            }
+            _ => freemsg_impl(bp),
+        }
+    }
+}
+
+unsafe fn ensure_band(q: *mut queue_t, band: u8) {
+    // SAFETY: `q` is valid; records are created like putq does.
+    unsafe {
+        while (*q).q_nband < band {
+            let b = Box::into_raw(Box::new(qband_t {
+                qb_hiwat: (*q).q_hiwat,
+                qb_lowat: (*q).q_lowat,
+                ..qband_t::default()
+            }));
+            world::with(|s| s.bands.push(b));
+            let mut link: *mut *mut qband_t = &mut (*q).q_bandp;
+            while !(*link).is_null() {
+                link = &mut (**link).qb_next;
+            }
+            *link = b;
+            (*q).q_nband += 1;
+        }
+    }
+}
+
+unsafe fn band_ptr(q: *mut queue_t, band: u8) -> *mut qband_t {
+    // SAFETY: the caller ensured the band exists.
+    unsafe {
+        let mut b = (*q).q_bandp;
+        for _ in 1..band {
+            b = (*b).qb_next;
+        }
+        b
+    }
+}
