@@ -1424,6 +1424,21 @@ impl World {
         Ok(format!("/dev/pts/{minor}"))
     }
 
+    /// libc `ptsname_r(fd, buf, len)`: like [`World::ptsname`], ERANGE when
+    /// the name and its NUL do not fit in `len` bytes.
+    pub fn ptsname_r(&mut self, fd: Fd, len: usize) -> Result<String, Errno> {
+        self.ioctl(fd, ISPTM, &[])?;
+        let minor = self.fstat_minor(fd)?.1;
+        let name = format!("/dev/pts/{minor}");
+        if name.len() + 1 > len {
+            return Err(Errno::ERANGE);
+        }
+        if self.pts_node(minor).is_none() {
+            return Err(Errno::ENOENT);
+        }
+        Ok(name)
+    }
+
     /// libc `grantpt`: ISPTM, then OWNERPT `{getuid(), tty group}`; any
     /// OWNERPT failure becomes EACCES.
     pub fn grantpt(&mut self, fd: Fd) -> Result<(), Errno> {
