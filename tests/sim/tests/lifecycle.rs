@@ -1,0 +1,161 @@
+//! Close and reopen: hangup of the subsidiary, the zero-length message to
+//! the manager, the persistent write error of a premature manager write,
+//! and the reopen of a hung-up subsidiary.
+
+mod common;
+use common::*;
+
+const NB: i32 = O_RDWR | O_NONBLOCK;
+
+#[test]
+fn manager_close_hangs_up_the_subsidiary() {
+    scenario("manager close → subsidiary hangup", |w| {
+        let (m, s, minor) = pair(w);
+        w.write(m, b"buffered").unwrap();
+        w.close(m).unwrap();
+        let t = w.trace_lines().join("\n");
+        assert!(t.contains("S1 head <- M_HANGUP band 0 len 0"), "{t}");
+        assert_eq!(w.pt_state(minor), Some(0x4), "only PTSOPEN left");
+        // Buffered data is still read, then EOF even on a blocking fd.
+        assert_eq!(w.read(s, 100).unwrap(), b"buffered");
+        assert_eq!(w.read(s, 100).unwrap(), b"");
+        assert_eq!(w.read(s, 100).unwrap(), b"");
+        assert_eq!(w.write(s, b"x"), Err(Errno::EIO));
+        assert_eq!(w.ioctl(s, ISPTM, &[]), Err(Errno::ENXIO));
+        assert_eq!(w.tty_ioctl(s, TCGETS, &[]), Err(Errno::ENXIO));
+        assert_eq!(w.flush(s, FLUSHRW), Err(Errno::ENXIO));
+        let p = w.poll(s).unwrap();
+        assert!(p.pollhup && !p.pollout);
+        w.close(s).unwrap();
+        assert_eq!(w.pt_state(minor), None, "pty freed");
+        assert_eq!(w.open_subsidiary(minor, O_RDWR), Err(Errno::ENOENT));
+    });
+}
+
+#[test]
+fn last_subsidiary_close_gives_exactly_one_zero_length_read() {
+    scenario("subsidiary close → one zero-length read", |w| {
+        let (m, s, minor) = pair_flags(w, NB, O_RDWR);
+        w.write(s, b"bye").unwrap();
+        w.close(s).unwrap();
+        assert_eq!(w.pt_state(minor), Some(0x2), "PTMOPEN only; PTLOCK stays clear");
+        assert_eq!(w.read(m, 100).unwrap(), b"bye");
+        assert_eq!(w.read(m, 100).unwrap(), b"", "the zero-length message");
+        assert_eq!(w.read(m, 100), Err(Errno::EAGAIN), "exactly one");
+        // The subsidiary can be opened again while the manager lives.
+        let s2 = w.open_subsidiary(minor, O_RDWR).unwrap();
+        w.write(m, b"again").unwrap();
+        assert_eq!(w.read(s2, 100).unwrap(), b"again");
+        w.close(s2).unwrap();
+        assert_eq!(w.read(m, 100).unwrap(), b"");
+        assert_eq!(w.read(m, 100), Err(Errno::EAGAIN));
+    });
+}
+
+#[test]
+fn blocking_manager_read_after_the_zero_length_read_blocks() {
+    scenario("blocking manager read after EOF marker", |w| {
+        let (m, s, _) = pair(w);
+        w.close(s).unwrap();
+        assert_eq!(w.read(m, 10).unwrap(), b"");
+        assert_eq!(w.read(m, 10), Err(Errno::BLOCKED));
+    });
+}
+
+#[test]
+fn premature_manager_write_sets_a_permanent_write_error() {
+    scenario("premature write → permanent EINVAL", |w| {
+        let (m, minor) = manager(w);
+        w.set_cred(Cred::user(1000, 10));
+        // The write that triggers it succeeds.
+        assert_eq!(w.write(m, b"too early").unwrap(), 9);
+        let t = w.trace_lines().join("\n");
+        assert!(t.contains("M1 head <- M_ERROR band 0 len 2 \"\\xff\\x16\""), "{t}");
+        assert_eq!(w.write(m, b"again"), Err(Errno::EINVAL));
+        assert_eq!(w.write(m, b""), Err(Errno::EINVAL));
+        assert_eq!(w.ioctl(m, UNLKPT, &[]), Err(Errno::EINVAL));
+        assert_eq!(w.ioctl(m, ISPTM, &[]), Err(Errno::EINVAL));
+        assert_eq!(w.ptsname(m), Err(Errno::EINVAL));
+        assert_eq!(w.grantpt(m), Err(Errno::EINVAL), "ISPTM fails first");
+        assert_eq!(w.flush(m, FLUSHRW), Err(Errno::EINVAL));
+        assert_eq!(w.pt_state(minor), Some(0x3), "still locked");
+        let p = w.poll(m).unwrap();
+        assert!(p.pollerr && !p.pollin && !p.pollout, "POLLERR alone: {p:?}");
+        assert_eq!(w.read(m, 10), Err(Errno::BLOCKED), "reads are unaffected");
+    });
+}
+
+#[test]
+fn premature_multi_chunk_write_sends_an_error_per_chunk() {
+    scenario("premature 1000-byte write", |w| {
+        let (m, _) = manager(w);
+        // The stream head does not recheck errors between chunks of a tty
+        // write: both chunks reach ptm and both become M_ERROR; only the
+        // first loops an M_FLUSH back.
+        assert_eq!(w.write(m, &[7u8; 1000]).unwrap(), 1000);
+        let t = w.trace_lines();
+        let errors = t.iter().filter(|l| l.contains("M1 head <- M_ERROR")).count();
+        assert_eq!(errors, 2);
+    });
+}
+
+#[test]
+fn write_after_subsidiary_closed_sets_the_error_too() {
+    scenario("manager write with no subsidiary", |w| {
+        let (m, s, minor) = pair_flags(w, NB, NB);
+        w.close(s).unwrap();
+        assert_eq!(w.read(m, 10).unwrap(), b"");
+        assert_eq!(w.write(m, b"anyone?").unwrap(), 7);
+        assert_eq!(w.write(m, b"x"), Err(Errno::EINVAL));
+        // The subsidiary can still be opened; the manager stays broken.
+        let s2 = w.open_subsidiary(minor, NB).unwrap();
+        assert_eq!(w.write(m, b"x"), Err(Errno::EINVAL));
+        assert_eq!(w.write(s2, b"up").unwrap(), 2);
+        assert_eq!(w.read(m, 10).unwrap(), b"up", "reads still work");
+    });
+}
+
+#[test]
+fn reopening_a_hung_up_subsidiary_clears_the_hangup() {
+    scenario("reopen after hangup", |w| {
+        let (m, s, minor) = pair_flags(w, O_RDWR, NB);
+        w.close(m).unwrap();
+        assert_eq!(w.write(s, b"x"), Err(Errno::EIO));
+        // ptsopen accepts the reopen (q_ptr is set); stropen clears STRHUP.
+        let s2 = w.open_subsidiary(minor, NB).unwrap();
+        assert_eq!(w.write(s2, b"into the void").unwrap(), 13, "discarded by pts");
+        assert_eq!(w.write(s, b"x").unwrap(), 1);
+        assert_eq!(w.read(s, 10), Err(Errno::EAGAIN), "no EOF any more");
+        assert_eq!(w.ioctl(s, ISPTM, &[]), Err(Errno::EINVAL), "NAKed by pts");
+        assert_eq!(w.tty_ioctl(s, TCGETS, &[]), Err(Errno::EINVAL));
+    });
+}
+
+#[test]
+fn subsidiary_close_with_queued_ioctl_and_data_after_manager_close() {
+    scenario("pts drains with no manager", |w| {
+        let (m, s, _) = pair_flags(w, NB, NB);
+        // Fill the manager head, so the subsidiary's next data is held on
+        // pts's write queue.
+        assert_eq!(w.write(s, &[1u8; 4096]).unwrap(), 4096);
+        w.close(m).unwrap();
+        // ptmclose enabled pts's write queue: ptswsrv found no manager and
+        // discarded what was queued.
+        assert_eq!(w.driver_write_queue(s).unwrap().count, 0);
+        w.close(s).unwrap();
+    });
+}
+
+#[test]
+fn subsidiary_closes_while_manager_output_is_held() {
+    scenario("manager output stuck after subsidiary close", |w| {
+        let (m, s, _) = pair_flags(w, NB, NB);
+        assert_eq!(w.write(m, &[2u8; 3000]).unwrap(), 2560);
+        w.close(s).unwrap();
+        // Nothing enables ptm's write queue again: the held data stays and
+        // the manager cannot write.
+        assert_eq!(w.driver_write_queue(m).unwrap().count, 512);
+        assert_eq!(w.write(m, b"x"), Err(Errno::EAGAIN));
+        assert_eq!(w.read(m, 10).unwrap(), b"");
+    });
+}
