@@ -1,0 +1,160 @@
+//! Fault injection: ENOMEM at each allocation point, pt_ttys_alloc failure,
+//! pts attach failure, pty limits. Every scenario ends with the harness's
+//! leak check (no message, data block, pt_ttys or zone hold left).
+
+mod common;
+use common::*;
+
+const NB: i32 = O_RDWR | O_NONBLOCK;
+
+#[test]
+fn enomem_for_the_m_setopts_block() {
+    scenario("ENOMEM: ptmopen's M_SETOPTS allocb", |w| {
+        let before = w.allocb_calls();
+        w.fail_nth_allocb(1);
+        assert_eq!(w.open_manager(O_RDWR), Err(Errno::ENOMEM));
+        assert_eq!(w.allocb_calls(), before + 1, "the M_SETOPTS allocb is the first");
+        assert!(w.leaks().is_clean(), "{:?}", w.leaks());
+        let (_m, minor) = manager(w);
+        assert_eq!(minor, 1, "no minor was consumed by the failed open");
+    });
+}
+
+#[test]
+fn enomem_from_pt_ttys_alloc() {
+    scenario("ENOMEM: pt_ttys_alloc", |w| {
+        w.fail_next_pt_ttys_alloc();
+        assert_eq!(w.open_manager(O_RDWR), Err(Errno::ENOMEM));
+        assert!(w.leaks().is_clean(), "M_SETOPTS block freed: {:?}", w.leaks());
+        manager(w);
+    });
+}
+
+#[test]
+fn pty_limit_gives_enomem() {
+    scenario("pty limit", |w| {
+        w.set_pty_limit(Some(2));
+        let (a, _) = manager(w);
+        manager(w);
+        assert_eq!(w.open_manager(O_RDWR), Err(Errno::ENOMEM));
+        w.close(a).unwrap();
+        manager(w);
+    });
+}
+
+#[test]
+fn attach_subsidiary_failure_gives_enxio() {
+    scenario("ptms_attach_subsidiary failure", |w| {
+        w.fail_attach_subsidiary(true);
+        let before = w.allocb_calls();
+        assert_eq!(w.open_manager(O_RDWR), Err(Errno::ENXIO));
+        assert_eq!(w.allocb_calls(), before, "checked before any allocation");
+        w.fail_attach_subsidiary(false);
+        manager(w);
+    });
+}
+
+#[test]
+fn enomem_in_pts_open() {
+    scenario("ENOMEM: ptsopen's two allocations", |w| {
+        let (m, minor) = manager(w);
+        w.unlockpt(m).unwrap();
+        w.fail_nth_allocb(1);
+        assert_eq!(w.open_subsidiary(minor, O_RDWR), Err(Errno::ENOMEM));
+        w.fail_nth_allocb(2);
+        assert_eq!(w.open_subsidiary(minor, O_RDWR), Err(Errno::ENOMEM));
+        assert_eq!(w.pt_state(minor), Some(0x2), "PTSOPEN not set");
+        let s = w.open_subsidiary(minor, O_RDWR).unwrap();
+        w.close(s).unwrap();
+    });
+}
+
+#[test]
+fn enomem_for_the_hangup_on_manager_close() {
+    scenario("ENOMEM: ptmclose's M_HANGUP", |w| {
+        let (m, s, _) = pair_flags(w, O_RDWR, NB);
+        w.fail_nth_allocb(1);
+        w.close(m).unwrap();
+        let t = w.trace_lines().join("\n");
+        assert!(!t.contains("M_HANGUP"), "no hangup could be sent: {t}");
+        // The subsidiary never learns: its writes vanish, reads find nothing.
+        assert_eq!(w.write(s, b"hello?").unwrap(), 6);
+        assert_eq!(w.read(s, 10), Err(Errno::EAGAIN));
+    });
+}
+
+#[test]
+fn enomem_in_miocpullup() {
+    scenario("ENOMEM: miocpullup of a split payload", |w| {
+        let (m, minor) = manager(w);
+        w.fail_nth_allocb(1);
+        assert_eq!(
+            w.ioctl_blocks(m, ZONEPT, &[&[1, 0], &[0, 0]]),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(w.pt_owner(minor).unwrap().0, 0);
+        w.fail_nth_allocb(1);
+        assert_eq!(w.ioctl_blocks(m, OWNERPT, &[&[1, 0, 0, 0], &[2, 0, 0, 0]]), Err(Errno::ENOMEM));
+        // Without a fault both work.
+        w.ioctl_blocks(m, ZONEPT, &[&[1, 0], &[0, 0]]).unwrap();
+        assert_eq!(w.pt_owner(minor).unwrap().0, 1);
+    });
+}
+
+#[test]
+fn enomem_in_pts_flushrw_copy() {
+    scenario("ENOMEM: pts's copyb of FLUSHRW", |w| {
+        let (m, s, _) = pair_flags(w, NB, NB);
+        w.write(s, b"toward manager").unwrap();
+        w.write(m, b"toward subsidiary").unwrap();
+        w.fail_nth_allocb(1);
+        w.flush(s, FLUSHRW).unwrap();
+        // The copy for the manager could not be made: its read side keeps
+        // the data; the subsidiary's own read side is flushed.
+        assert_eq!(w.read(m, 100).unwrap(), b"toward manager");
+        assert_eq!(w.read(s, 100), Err(Errno::EAGAIN));
+    });
+}
+
+#[test]
+fn every_single_allocb_failure_during_a_session_leaves_no_leak() {
+    // Run a whole session once to count its allocb calls, then again with
+    // each one of them failing in turn. Whatever the outcome of each call,
+    // nothing may leak and no anomaly may be recorded (the harness checks).
+    fn session(w: &mut World) {
+        let _ = (|| -> Result<(), Errno> {
+            let m = w.open_manager(NB)?;
+            let minor = w.minor_of(m)?;
+            w.unlockpt(m)?;
+            let s = w.open_subsidiary(minor, NB)?;
+            w.write(m, b"abc")?;
+            w.write(s, b"def")?;
+            w.flush(s, FLUSHRW)?;
+            w.flush(m, FLUSHRW)?;
+            w.ioctl_blocks(m, ZONEPT, &[&[0, 0], &[0, 0]])?;
+            w.close(m)?;
+            w.close(s)?;
+            Ok(())
+        })();
+    }
+    let mut total = 0;
+    scenario("allocb count of a session", |w| {
+        let before = w.allocb_calls();
+        session(w);
+        let n = w.allocb_calls() - before;
+        assert!(n >= 4, "{n}");
+        println!("{}: {n} allocb calls", w.variant().name);
+    });
+    for v in variants() {
+        let mut w = World::new(v).unwrap();
+        session(&mut w);
+        total = total.max(w.allocb_calls());
+        w.finish().unwrap();
+    }
+    for k in 1..=total {
+        scenario(&format!("session with allocb #{k} failing"), |w| {
+            w.fail_nth_allocb(k);
+            session(w);
+        });
+    }
+}
