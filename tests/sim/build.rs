@@ -20,7 +20,10 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest.join("..").join("..");
     let include = root.join("include");
-    println!("cargo::rerun-if-changed={}", include.join("ptm_abi.h").display());
+    println!(
+        "cargo::rerun-if-changed={}",
+        include.join("ptm_abi.h").display()
+    );
 
     // The Rust driver exports its entry points (`ptm_rs_init`, ...) once it
     // has landed in the `ptm` crate; until then the variant is absent.

@@ -57,7 +57,10 @@ pub extern "C" fn mod_install(ml: *mut modlinkage) -> c_int {
     // SAFETY: `ml` points to the module's static modlinkage.
     unsafe {
         if (*ml).ml_rev != MODREV_1 {
-            world::anomaly(format!("mod_install: ml_rev {} is not MODREV_1", (*ml).ml_rev));
+            world::anomaly(format!(
+                "mod_install: ml_rev {} is not MODREV_1",
+                (*ml).ml_rev
+            ));
             return EINVAL;
         }
         let drv = (*ml).ml_linkage[0] as *mut modldrv;
@@ -95,9 +98,10 @@ pub extern "C" fn mod_install(ml: *mut modlinkage) -> c_int {
 pub extern "C" fn mod_remove(ml: *mut modlinkage) -> c_int {
     let (ok, busy, dev_ops, dip, attached) = world::with(|s| {
         let ok = s.module.as_ref().is_some_and(|m| ptr::eq(m.linkage, ml));
-        let busy = s.streams.iter().any(|st| {
-            !st.dead && st.kind == world::StreamKind::Manager && st.refs > 0
-        });
+        let busy = s
+            .streams
+            .iter()
+            .any(|st| !st.dead && st.kind == world::StreamKind::Manager && st.refs > 0);
         let dev_ops = s.module.as_ref().map_or(ptr::null_mut(), |m| m.dev_ops);
         (ok, busy, dev_ops, s.dip, s.attached)
     });
@@ -113,7 +117,7 @@ pub extern "C" fn mod_remove(ml: *mut modlinkage) -> c_int {
         let detach = unsafe { (*dev_ops).devo_detach };
         let rc = match detach {
             // SAFETY: the driver's detach entry point with its dev_info.
-            Some(f) => unsafe { f(dip as *mut dev_info_t, DDI_DETACH as u32) },
+            Some(f) => unsafe { f(dip as *mut dev_info_t, DDI_DETACH) },
             None => DDI_FAILURE,
         };
         if rc != DDI_SUCCESS {
@@ -192,7 +196,11 @@ pub extern "C" fn ddi_remove_minor_node(dip: *mut dev_info_t, name: *const c_cha
         world::anomaly("ddi_remove_minor_node on an unknown dev_info");
         return;
     }
-    let name = if name.is_null() { None } else { Some(cstr(name)) };
+    let name = if name.is_null() {
+        None
+    } else {
+        Some(cstr(name))
+    };
     world::with(|s| match name {
         None => s.minor_nodes.clear(),
         Some(n) => s.minor_nodes.retain(|m| m.name != n),

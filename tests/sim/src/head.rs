@@ -123,6 +123,7 @@ unsafe extern "C" fn strwsrv(_q: *mut queue_t) -> c_int {
 /// # Safety
 /// Called by the framework with a stream head read queue and a live message.
 pub(crate) unsafe extern "C" fn strrput(q: *mut queue_t, bp: *mut mblk_t) -> c_int {
+    // SAFETY: `q` is a stream head read queue (the framework's caller).
     let sid = unsafe { stream_of(q) };
     // SAFETY: `bp` was validated by putnext.
     let desc = unsafe { describe(bp) };
@@ -304,8 +305,7 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
                 };
                 let take = world::with(|s| {
                     let st = &mut s.streams[sid];
-                    if ok && st.flags & sd::IOCWAIT != 0 && st.iocblk.is_null() && st.iocid == id
-                    {
+                    if ok && st.flags & sd::IOCWAIT != 0 && st.iocblk.is_null() && st.iocid == id {
                         st.iocblk = bp;
                         true
                     } else {

@@ -88,6 +88,7 @@
 //!   have process-wide statics); different variants run in parallel.
 
 #![allow(clippy::missing_safety_doc)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod ddi;
 mod head;
@@ -106,6 +107,8 @@ use ptm::sys::*;
 
 pub use ddi::driverops_addr;
 pub use msg::mtype_name;
+/// The ABI bindings (`ptm::sys`), for tests that call kernel functions.
+pub use ptm::sys;
 pub use variant::{EntryFn, InfoFn, Variant, c_reference, require_c_oracle, rust_driver, variants};
 pub use world::{Cred, MinorNode, MsgDesc, StreamKind, TraceEvent};
 
@@ -330,12 +333,8 @@ impl World {
         if rc == 0 {
             return Err(format!("{}: _info returned 0", v.name));
         }
-        let (dev_ops, inited) = world::with(|s| {
-            (
-                s.module.as_ref().map(|m| m.dev_ops),
-                s.ptms_inited,
-            )
-        });
+        let (dev_ops, inited) =
+            world::with(|s| (s.module.as_ref().map(|m| m.dev_ops), s.ptms_inited));
         let Some(dev_ops) = dev_ops else {
             return Err(format!("{}: _init did not mod_install a driver", v.name));
         };
@@ -352,7 +351,7 @@ impl World {
                 return Err(format!("{}: devo_rev {} != DEVO_REV", v.name, d.devo_rev));
             }
             let attach = d.devo_attach.ok_or("no devo_attach")?;
-            if attach(dip as *mut dev_info_t, DDI_ATTACH as u32) != DDI_SUCCESS {
+            if attach(dip as *mut dev_info_t, DDI_ATTACH) != DDI_SUCCESS {
                 return Err(format!("{}: attach failed", v.name));
             }
             world::with(|s| s.attached = true);
@@ -361,24 +360,30 @@ impl World {
             let dev = ddi::makedevice(PTM_MAJOR, 0);
             if getinfo(
                 dip as *mut dev_info_t,
-                DDI_INFO_DEVT2DEVINFO as u32,
+                DDI_INFO_DEVT2DEVINFO,
                 dev as *mut c_void,
                 &mut res,
             ) != DDI_SUCCESS
                 || res != dip
             {
-                return Err(format!("{}: getinfo(DEVT2DEVINFO) is not the dev_info", v.name));
+                return Err(format!(
+                    "{}: getinfo(DEVT2DEVINFO) is not the dev_info",
+                    v.name
+                ));
             }
-            let mut res: *mut c_void = 1 as *mut c_void;
+            let mut res: *mut c_void = ptr::dangling_mut::<c_void>();
             if getinfo(
                 dip as *mut dev_info_t,
-                DDI_INFO_DEVT2INSTANCE as u32,
+                DDI_INFO_DEVT2INSTANCE,
                 dev as *mut c_void,
                 &mut res,
             ) != DDI_SUCCESS
                 || !res.is_null()
             {
-                return Err(format!("{}: getinfo(DEVT2INSTANCE) is not instance 0", v.name));
+                return Err(format!(
+                    "{}: getinfo(DEVT2INSTANCE) is not instance 0",
+                    v.name
+                ));
             }
             let cb = d.devo_cb_ops;
             if cb.is_null() {
@@ -391,8 +396,7 @@ impl World {
             if stab.is_null() || (*stab).st_rdinit.is_null() || (*stab).st_wrinit.is_null() {
                 return Err(format!("{}: cb_ops has no streamtab", v.name));
             }
-            if (*(*stab).st_rdinit).qi_qopen.is_none() || (*(*stab).st_rdinit).qi_qclose.is_none()
-            {
+            if (*(*stab).st_rdinit).qi_qopen.is_none() || (*(*stab).st_rdinit).qi_qclose.is_none() {
                 return Err(format!("{}: read qinit lacks open/close", v.name));
             }
             world::with(|s| s.streamtab = stab);
@@ -403,7 +407,10 @@ impl World {
                 .any(|n| n.name == "ptmx" && n.flag == CLONE_DEV && n.spec_type == S_IFCHR)
         });
         if !has_ptmx {
-            return Err(format!("{}: attach did not create the ptmx clone node", v.name));
+            return Err(format!(
+                "{}: attach did not create the ptmx clone node",
+                v.name
+            ));
         }
         Ok(())
     }
@@ -424,7 +431,9 @@ impl World {
             if !s.held_mutexes.is_empty() {
                 let n = s.held_mutexes.len();
                 s.held_mutexes.clear();
-                s.anomaly(format!("{n} mutex(es) still held at the end of a system call"));
+                s.anomaly(format!(
+                    "{n} mutex(es) still held at the end of a system call"
+                ));
             }
             let bad: Vec<u32> = s
                 .slots
@@ -434,7 +443,9 @@ impl World {
                 .map(|(m, _)| *m)
                 .collect();
             for m in bad {
-                s.anomaly(format!("pt_refcnt of minor {m} not 0 at the end of a system call"));
+                s.anomaly(format!(
+                    "pt_refcnt of minor {m} not 0 at the end of a system call"
+                ));
             }
         });
         r
@@ -492,12 +503,7 @@ impl World {
     /// Creates a stream with its head and a driver pair, calls the driver's
     /// open, and returns the stream (or tears it down and returns the
     /// errno).
-    fn open_stream(
-        kind: StreamKind,
-        dev: dev_t,
-        sflag: c_int,
-        flags: i32,
-    ) -> Result<usize, Errno> {
+    fn open_stream(kind: StreamKind, dev: dev_t, sflag: c_int, flags: i32) -> Result<usize, Errno> {
         let (rinit, winit, name) = match kind {
             StreamKind::Manager => {
                 let stab = world::with(|s| s.streamtab);
@@ -561,7 +567,9 @@ impl World {
             // SAFETY: `drv` is this stream's driver pair.
             unsafe {
                 if (*drv).linked {
-                    world::anomaly(format!("{name} open failed ({rc}) but left its queues linked"));
+                    world::anomaly(format!(
+                        "{name} open failed ({rc}) but left its queues linked"
+                    ));
                     queue::qprocsoff(&mut (*drv).rq);
                 }
                 if !(*drv).rq.q_ptr.is_null() {
@@ -585,7 +593,9 @@ impl World {
                 StreamKind::Subsidiary => PTS_MAJOR,
             };
             if major != expected {
-                world::anomaly(format!("{name} open returned major {major}, not {expected}"));
+                world::anomaly(format!(
+                    "{name} open returned major {major}, not {expected}"
+                ));
             }
             world::with(|s| {
                 let dup = s.streams.iter().enumerate().any(|(i, st)| {
@@ -724,9 +734,7 @@ impl World {
                 let c = self.cred();
                 let want_read = flags & 3 != O_WRONLY;
                 let want_write = flags & 3 != O_RDONLY;
-                let (r_ok, w_ok) = if c.privileged {
-                    (true, true)
-                } else if c.uid == n.uid {
+                let (r_ok, w_ok) = if c.privileged || c.uid == n.uid {
                     (true, true)
                 } else if c.gid == n.gid {
                     (false, true)
@@ -1184,12 +1192,7 @@ impl World {
         })
     }
 
-    fn strdoioctl(
-        sid: usize,
-        cmd: i32,
-        parts: &[&[u8]],
-        kind: IocKind,
-    ) -> Result<IocReply, Errno> {
+    fn strdoioctl(sid: usize, cmd: i32, parts: &[&[u8]], kind: IocKind) -> Result<IocReply, Errno> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total > STRMSGSZ {
             return Err(Errno::EINVAL);
@@ -1399,8 +1402,8 @@ impl World {
                         p.pollhup = true;
                     } else {
                         let next = (*head).wq.q_next;
-                        p.pollout = !next.is_null()
-                            && (*(*next).q_nfsrv).q_flag & QFULL as u32 == 0;
+                        p.pollout =
+                            !next.is_null() && (*(*next).q_nfsrv).q_flag & QFULL as u32 == 0;
                     }
                 }
             }
@@ -1447,7 +1450,9 @@ impl World {
         let mut own = Vec::new();
         own.extend_from_slice(&c.uid.to_ne_bytes());
         own.extend_from_slice(&TTY_GID.to_ne_bytes());
-        self.ioctl(fd, OWNERPT, &own).map(|_| ()).map_err(|_| Errno::EACCES)
+        self.ioctl(fd, OWNERPT, &own)
+            .map(|_| ())
+            .map_err(|_| Errno::EACCES)
     }
 
     /// libc `unlockpt`: the UNLKPT ioctl.
@@ -1747,13 +1752,103 @@ impl World {
 
     /// The `drv_linkinfo` string of the installed module.
     pub fn module_linkinfo(&self) -> Option<String> {
-        self.core.st.borrow().module.as_ref().map(|m| m.linkinfo.clone())
+        self.core
+            .st
+            .borrow()
+            .module
+            .as_ref()
+            .map(|m| m.linkinfo.clone())
     }
 
     /// Whether the module is installed (between `_init` and a successful
     /// `_fini`).
     pub fn is_loaded(&self) -> bool {
         self.core.st.borrow().module.is_some()
+    }
+
+    /// Test support: runs `f` with this world current, so it may call the
+    /// exported kernel functions directly; then runs the service lists to
+    /// quiescence.
+    pub fn with_kernel<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.op(|_| {
+            let r = f();
+            queue::run_services(None, false);
+            r
+        })
+    }
+
+    /// Test support: a detached queue pair (its own "scratch" stream) with
+    /// the given water marks; each side has a service procedure that only
+    /// counts its runs (see [`World::scratch_runs`]) when `srv` is true.
+    /// Returns the read queue. Use it inside [`World::with_kernel`].
+    pub fn scratch_pair(&mut self, srv: bool, hiwat: usize, lowat: usize) -> *mut queue_t {
+        self.op(|_| {
+            let sid = world::with(|s| {
+                s.streams.push(Stream {
+                    kind: StreamKind::Manager,
+                    minor: None,
+                    pairs: Vec::new(),
+                    flags: 0,
+                    rerror: 0,
+                    werror: 0,
+                    qn_maxpsz: 0,
+                    iocid: 0,
+                    iocblk: ptr::null_mut(),
+                    svc: Default::default(),
+                    refs: 0,
+                    dead: false,
+                    label: "scratch",
+                });
+                s.streams.len() - 1
+            });
+            let qi = if srv {
+                &raw const SCRATCH_QINIT.0 as *mut qinit
+            } else {
+                &raw const SCRATCH_NOSRV_QINIT.0 as *mut qinit
+            };
+            // SAFETY: static qinits with a valid module_info.
+            let p = unsafe { queue::alloc_pair(sid, Role::Driver, qi, qi, "scratch") };
+            // SAFETY: fresh pair.
+            unsafe {
+                for q in [&raw mut (*p).rq, &raw mut (*p).wq] {
+                    (*q).q_hiwat = hiwat;
+                    (*q).q_lowat = lowat;
+                }
+            }
+            world::with(|s| s.streams[sid].pairs = vec![p]);
+            // SAFETY: fresh pair.
+            unsafe { &raw mut (*p).rq }
+        })
+    }
+
+    /// How many times scratch service procedures ran.
+    pub fn scratch_runs(&self) -> usize {
+        self.core
+            .st
+            .borrow()
+            .trace
+            .iter()
+            .filter(|e| matches!(e, TraceEvent::Note(n) if n == "scratch srv"))
+            .count()
+    }
+
+    /// Test support: frees everything left on a scratch pair and retires it.
+    ///
+    /// # Safety
+    /// `rq` must be a queue returned by [`World::scratch_pair`] of this
+    /// world, not yet freed.
+    pub unsafe fn scratch_free(&mut self, rq: *mut queue_t) {
+        self.op(|_| {
+            // SAFETY: a scratch pair of this world.
+            unsafe {
+                let p = queue::pair_of(rq);
+                queue::flushq_common(&raw mut (*p).rq, FLUSHALL, false);
+                queue::flushq_common(&raw mut (*p).wq, FLUSHALL, false);
+                queue::retire_pair(p);
+                let sid = (*p).stream;
+                world::with(|s| s.streams[sid].dead = true);
+            }
+        })
     }
 
     /// Registers `addr` as another address of `mod_driverops` that
@@ -1885,6 +1980,50 @@ fn render(s: &State, e: &TraceEvent) -> String {
         TraceEvent::Note(n) => format!("  note: {n}"),
     }
 }
+
+unsafe extern "C" fn scratch_srv(_q: *mut queue_t) -> c_int {
+    queue::note("scratch srv");
+    0
+}
+
+static SCRATCH_MINFO: head::SyncStatic<module_info> = head::SyncStatic(module_info {
+    mi_idnum: 0,
+    mi_idname: c"scratch".as_ptr() as *mut std::ffi::c_char,
+    mi_minpsz: 0,
+    mi_maxpsz: INFPSZ as isize,
+    mi_hiwat: 0,
+    mi_lowat: 0,
+});
+
+unsafe extern "C" fn scratch_put(q: *mut queue_t, mp: *mut mblk_t) -> c_int {
+    queue::putq(q, mp)
+}
+
+static SCRATCH_QINIT: head::SyncStatic<qinit> = head::SyncStatic(qinit {
+    qi_putp: Some(scratch_put),
+    qi_srvp: Some(scratch_srv),
+    qi_qopen: None,
+    qi_qclose: None,
+    qi_qadmin: None,
+    qi_minfo: &raw const SCRATCH_MINFO.0 as *mut module_info,
+    qi_mstat: ptr::null_mut(),
+    qi_rwp: None,
+    qi_infop: None,
+    qi_struiot: 0,
+});
+
+static SCRATCH_NOSRV_QINIT: head::SyncStatic<qinit> = head::SyncStatic(qinit {
+    qi_putp: Some(scratch_put),
+    qi_srvp: None,
+    qi_qopen: None,
+    qi_qclose: None,
+    qi_qadmin: None,
+    qi_minfo: &raw const SCRATCH_MINFO.0 as *mut module_info,
+    qi_mstat: ptr::null_mut(),
+    qi_rwp: None,
+    qi_infop: None,
+    qi_struiot: 0,
+});
 
 /// Every kernel symbol the simulator exports, with its address: what a
 /// userland module loader needs to resolve a driver's undefined symbols.

@@ -36,10 +36,7 @@ fn capacity(size: usize) -> usize {
 }
 
 pub(crate) fn is_data(t: u8) -> bool {
-    matches!(
-        t as c_int,
-        M_DATA | M_PROTO | M_PCPROTO | M_DELAY
-    )
+    matches!(t as c_int, M_DATA | M_PROTO | M_PCPROTO | M_DELAY)
 }
 
 /// Allocates a message block in the current world. `counted` says whether
@@ -364,8 +361,7 @@ pub(crate) unsafe fn describe(mp: *const mblk_t) -> MsgDesc {
                 detail,
             };
         }
-        if (tt == M_IOCACK || tt == M_IOCNAK || tt == M_IOCTL)
-            && n >= std::mem::size_of::<iocblk>()
+        if (tt == M_IOCACK || tt == M_IOCNAK || tt == M_IOCTL) && n >= std::mem::size_of::<iocblk>()
         {
             let ioc = ptr::read_unaligned((*mp).b_rptr as *const iocblk);
             let data = cont_len((*mp).b_cont).0;
@@ -468,8 +464,12 @@ pub extern "C" fn copyb(bp: *mut mblk_t) -> *mut mblk_t {
         (*nbp).b_flag = (*bp).b_flag;
         (*nbp).b_band = (*bp).b_band;
         ptr::copy_nonoverlapping((*db).db_base, (*ndb).db_base, size);
-        (*nbp).b_rptr = (*ndb).db_base.add((*bp).b_rptr as usize - (*db).db_base as usize);
-        (*nbp).b_wptr = (*ndb).db_base.add((*bp).b_wptr as usize - (*db).db_base as usize);
+        (*nbp).b_rptr = (*ndb)
+            .db_base
+            .add((*bp).b_rptr as usize - (*db).db_base as usize);
+        (*nbp).b_wptr = (*ndb)
+            .db_base
+            .add((*bp).b_wptr as usize - (*db).db_base as usize);
         nbp
     }
 }
@@ -607,7 +607,9 @@ pub extern "C" fn miocnak(wq: *mut queue_t, mp: *mut mblk_t, count: c_int, error
 #[unsafe(no_mangle)]
 pub extern "C" fn miocpullup(iocmp: *mut mblk_t, size: usize) -> c_int {
     if !is_live(iocmp) {
-        world::anomaly(format!("miocpullup of a block that is not live ({iocmp:p})"));
+        world::anomaly(format!(
+            "miocpullup of a block that is not live ({iocmp:p})"
+        ));
         return EINVAL;
     }
     // SAFETY: `iocmp` is live; its first block is read as an iocblk only
@@ -636,7 +638,11 @@ pub extern "C" fn miocpullup(iocmp: *mut mblk_t, size: usize) -> c_int {
         }
         let nmp = msgpullup_impl(data, size as isize);
         if nmp.is_null() {
-            return if msgdsize(data) < size { EINVAL } else { ENOMEM };
+            return if msgdsize(data) < size {
+                EINVAL
+            } else {
+                ENOMEM
+            };
         }
         freemsg_impl(data);
         (*iocmp).b_cont = nmp;

@@ -162,7 +162,9 @@ fn check_q(q: *const queue_t, who: &str) -> bool {
         return false;
     }
     if !is_sim_queue(q) {
-        world::anomaly(format!("{who} on a queue the simulator does not know ({q:p})"));
+        world::anomaly(format!(
+            "{who} on a queue the simulator does not know ({q:p})"
+        ));
         return false;
     }
     true
@@ -941,8 +943,8 @@ pub(crate) fn flushq_common(q: *mut queue_t, flag: c_int, keep_pcproto: bool) {
             b = (*b).qb_next;
             i = i.wrapping_add(1);
         }
-        let band0 = (*q).q_flag & QWANTW as u32 != 0
-            && below((*q).q_count, (*q).q_mblkcnt, (*q).q_lowat);
+        let band0 =
+            (*q).q_flag & QWANTW as u32 != 0 && below((*q).q_count, (*q).q_mblkcnt, (*q).q_lowat);
         if band0 {
             (*q).q_flag &= !(QWANTW as u32);
         }
@@ -1087,7 +1089,9 @@ pub(crate) fn put_impl(q: *mut queue_t, mp: *mut mblk_t) {
             unsafe { f(q, mp) };
         }
         None => {
-            world::anomaly(format!("message sent to a queue with no put procedure ({q:p})"));
+            world::anomaly(format!(
+                "message sent to a queue with no put procedure ({q:p})"
+            ));
             freemsg_impl(mp);
         }
     }
@@ -1157,7 +1161,7 @@ pub extern "C" fn qenable(q: *mut queue_t) {
 }
 
 fn ctl_common(q: *mut queue_t, type_: c_int, param: Option<u8>, next: bool) -> c_int {
-    if (msg::is_data(type_ as u8) && type_ != M_DELAY) || type_ < 0 || type_ > 255 {
+    if (msg::is_data(type_ as u8) && type_ != M_DELAY) || !(0..=255).contains(&type_) {
         return 0;
     }
     let bp = msg::alloc(usize::from(param.is_some()), true);

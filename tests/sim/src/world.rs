@@ -222,10 +222,14 @@ pub(crate) struct State {
     pub pt_grave: Vec<*mut pt_ttys>,
     pub pty_limit: Option<usize>,
 
+    /// Boxed: their addresses are the `cred_t *` handed out.
+    #[allow(clippy::vec_box)]
     pub creds: Vec<Box<CredObj>>,
     pub cur_cred: usize,
     pub cur_zone: i32,
     pub zones: BTreeMap<i32, Box<ZoneObj>>,
+    /// Boxed: their addresses are the `zone_t *` handed out.
+    #[allow(clippy::vec_box)]
     pub zone_grave: Vec<Box<ZoneObj>>,
     pub held_mutexes: HashSet<usize>,
 

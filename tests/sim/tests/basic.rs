@@ -17,9 +17,16 @@ fn clone_opens_give_distinct_minors_and_setopts() {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), 3, "minors must be distinct: {minors:?}");
-        assert!(minors.iter().all(|&m| m >= 1), "minor 0 is never handed out");
+        assert!(
+            minors.iter().all(|&m| m >= 1),
+            "minor 0 is never handed out"
+        );
         for &m in &minors {
-            assert_eq!(w.pt_state(m), Some(PTMOPEN_LOCK), "new pty is PTMOPEN|PTLOCK");
+            assert_eq!(
+                w.pt_state(m),
+                Some(PTMOPEN_LOCK),
+                "new pty is PTMOPEN|PTLOCK"
+            );
         }
         // Each open sent M_SETOPTS: hiwat 2048, lowat 256, SO_ISTTY (no O_NOCTTY).
         let setopts: Vec<_> = w
@@ -176,7 +183,11 @@ fn subsidiary_reopen_shares_the_stream() {
         w.close(s1).unwrap();
         assert_eq!(w.read(m, 10), Err(Errno::EAGAIN), "not the last close");
         w.close(s2).unwrap();
-        assert_eq!(w.read(m, 10).unwrap(), b"", "last close: zero-length message");
+        assert_eq!(
+            w.read(m, 10).unwrap(),
+            b"",
+            "last close: zero-length message"
+        );
     });
 }
 
@@ -186,12 +197,20 @@ fn module_load_attach_and_unload() {
         let nodes = w.minor_nodes();
         let names: Vec<_> = nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["ptmajor", "ptmx"]);
-        assert!(nodes.iter().all(|n| n.minor == 0 && n.node_type == "ddi_pseudo"));
+        assert!(
+            nodes
+                .iter()
+                .all(|n| n.minor == 0 && n.node_type == "ddi_pseudo")
+        );
         assert_eq!(nodes[0].flag, 0);
         assert_eq!(nodes[1].flag, 1, "ptmx is CLONE_DEV");
         assert!(!w.module_linkinfo().unwrap_or_default().is_empty());
         let (m, _) = manager(w);
-        assert_eq!(w.unload(), Err(Errno::EBUSY), "busy while a manager is open");
+        assert_eq!(
+            w.unload(),
+            Err(Errno::EBUSY),
+            "busy while a manager is open"
+        );
         assert!(w.is_loaded());
         w.close(m).unwrap();
         w.unload().expect("unload when idle");

@@ -13,7 +13,11 @@ fn enomem_for_the_m_setopts_block() {
         let before = w.allocb_calls();
         w.fail_nth_allocb(1);
         assert_eq!(w.open_manager(O_RDWR), Err(Errno::ENOMEM));
-        assert_eq!(w.allocb_calls(), before + 1, "the M_SETOPTS allocb is the first");
+        assert_eq!(
+            w.allocb_calls(),
+            before + 1,
+            "the M_SETOPTS allocb is the first"
+        );
         assert!(w.leaks().is_clean(), "{:?}", w.leaks());
         let (_m, minor) = manager(w);
         assert_eq!(minor, 1, "no minor was consumed by the failed open");
@@ -25,7 +29,11 @@ fn enomem_from_pt_ttys_alloc() {
     scenario("ENOMEM: pt_ttys_alloc", |w| {
         w.fail_next_pt_ttys_alloc();
         assert_eq!(w.open_manager(O_RDWR), Err(Errno::ENOMEM));
-        assert!(w.leaks().is_clean(), "M_SETOPTS block freed: {:?}", w.leaks());
+        assert!(
+            w.leaks().is_clean(),
+            "M_SETOPTS block freed: {:?}",
+            w.leaks()
+        );
         manager(w);
     });
 }
@@ -94,7 +102,10 @@ fn enomem_in_miocpullup() {
         );
         assert_eq!(w.pt_owner(minor).unwrap().0, 0);
         w.fail_nth_allocb(1);
-        assert_eq!(w.ioctl_blocks(m, OWNERPT, &[&[1, 0, 0, 0], &[2, 0, 0, 0]]), Err(Errno::ENOMEM));
+        assert_eq!(
+            w.ioctl_blocks(m, OWNERPT, &[&[1, 0, 0, 0], &[2, 0, 0, 0]]),
+            Err(Errno::ENOMEM)
+        );
         // Without a fault both work.
         w.ioctl_blocks(m, ZONEPT, &[&[1, 0], &[0, 0]]).unwrap();
         assert_eq!(w.pt_owner(minor).unwrap().0, 1);

@@ -92,7 +92,15 @@ fn writes_are_chunked_by_maxpsz() {
         let lens: Vec<_> = t
             .iter()
             .filter(|l| l.contains("S1 head <- M_DATA"))
-            .map(|l| l.split(" len ").nth(1).unwrap().split(' ').next().unwrap().to_string())
+            .map(|l| {
+                l.split(" len ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(lens, ["512", "512", "276"], "ptm's maxpsz is 512");
         w.write(s, &pattern(3000)).unwrap();
@@ -100,7 +108,15 @@ fn writes_are_chunked_by_maxpsz() {
         let lens: Vec<_> = t
             .iter()
             .filter(|l| l.contains("M1 head <- M_DATA"))
-            .map(|l| l.split(" len ").nth(1).unwrap().split(' ').next().unwrap().to_string())
+            .map(|l| {
+                l.split(" len ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(lens, ["2048"], "pts's maxpsz is 2048; the rest is held");
         assert_eq!(w.read(m, 5000).unwrap().len(), 2048);
@@ -165,6 +181,10 @@ fn banded_data_flows_and_is_flow_controlled_per_band() {
         );
         assert_eq!(head.count, 6, "only band 0 counts in q_count");
         assert_eq!(w.read(s, 100).unwrap(), b"urgentnormal");
-        assert_eq!(w.write_band(m, 1, &pattern(600)), Err(Errno::ERANGE), "putpmsg > maxpsz");
+        assert_eq!(
+            w.write_band(m, 1, &pattern(600)),
+            Err(Errno::ERANGE),
+            "putpmsg > maxpsz"
+        );
     });
 }

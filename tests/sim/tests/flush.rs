@@ -30,7 +30,11 @@ fn manager_flushr_flushes_data_from_the_subsidiary() {
                 "  M1 head <- M_FLUSH band 0 len 1 \"\\x01\""
             ]
         );
-        assert_eq!(w.read(m, 10), Err(Errno::EAGAIN), "manager read side flushed");
+        assert_eq!(
+            w.read(m, 10),
+            Err(Errno::EAGAIN),
+            "manager read side flushed"
+        );
         assert_eq!(w.read(s, 10).unwrap(), b"keep", "subsidiary read side kept");
     });
 }
@@ -42,8 +46,15 @@ fn manager_flushw_flushes_the_subsidiary_read_side() {
         w.write(m, b"pending").unwrap();
         w.write(s, b"keep").unwrap();
         w.flush(m, FLUSHW).unwrap();
-        assert_eq!(heads(w, "M_FLUSH"), ["  S1 head <- M_FLUSH band 0 len 1 \"\\x01\""]);
-        assert_eq!(w.read(s, 10), Err(Errno::EAGAIN), "manager's output discarded");
+        assert_eq!(
+            heads(w, "M_FLUSH"),
+            ["  S1 head <- M_FLUSH band 0 len 1 \"\\x01\""]
+        );
+        assert_eq!(
+            w.read(s, 10),
+            Err(Errno::EAGAIN),
+            "manager's output discarded"
+        );
         assert_eq!(w.read(m, 10).unwrap(), b"keep");
     });
 }
@@ -132,7 +143,11 @@ fn flushband_reaches_the_other_side_with_its_band() {
             "FLUSHBAND and the band byte are kept"
         );
         let q = w.head_read_queue(m).unwrap();
-        assert_eq!(q.messages, vec![(0, 2, 5), (0, 0, 5)], "only band 1 flushed");
+        assert_eq!(
+            q.messages,
+            vec![(0, 2, 5), (0, 0, 5)],
+            "only band 1 flushed"
+        );
         assert_eq!(w.read(m, 100).unwrap(), b"band2band0");
     });
 }

@@ -38,7 +38,11 @@ fn last_subsidiary_close_gives_exactly_one_zero_length_read() {
         let (m, s, minor) = pair_flags(w, NB, O_RDWR);
         w.write(s, b"bye").unwrap();
         w.close(s).unwrap();
-        assert_eq!(w.pt_state(minor), Some(0x2), "PTMOPEN only; PTLOCK stays clear");
+        assert_eq!(
+            w.pt_state(minor),
+            Some(0x2),
+            "PTMOPEN only; PTLOCK stays clear"
+        );
         assert_eq!(w.read(m, 100).unwrap(), b"bye");
         assert_eq!(w.read(m, 100).unwrap(), b"", "the zero-length message");
         assert_eq!(w.read(m, 100), Err(Errno::EAGAIN), "exactly one");
@@ -70,7 +74,10 @@ fn premature_manager_write_sets_a_permanent_write_error() {
         // The write that triggers it succeeds.
         assert_eq!(w.write(m, b"too early").unwrap(), 9);
         let t = w.trace_lines().join("\n");
-        assert!(t.contains("M1 head <- M_ERROR band 0 len 2 \"\\xff\\x16\""), "{t}");
+        assert!(
+            t.contains("M1 head <- M_ERROR band 0 len 2 \"\\xff\\x16\""),
+            "{t}"
+        );
         assert_eq!(w.write(m, b"again"), Err(Errno::EINVAL));
         assert_eq!(w.write(m, b""), Err(Errno::EINVAL));
         assert_eq!(w.ioctl(m, UNLKPT, &[]), Err(Errno::EINVAL));
@@ -94,7 +101,10 @@ fn premature_multi_chunk_write_sends_an_error_per_chunk() {
         // first loops an M_FLUSH back.
         assert_eq!(w.write(m, &[7u8; 1000]).unwrap(), 1000);
         let t = w.trace_lines();
-        let errors = t.iter().filter(|l| l.contains("M1 head <- M_ERROR")).count();
+        let errors = t
+            .iter()
+            .filter(|l| l.contains("M1 head <- M_ERROR"))
+            .count();
         assert_eq!(errors, 2);
     });
 }
@@ -123,7 +133,11 @@ fn reopening_a_hung_up_subsidiary_clears_the_hangup() {
         assert_eq!(w.write(s, b"x"), Err(Errno::EIO));
         // ptsopen accepts the reopen (q_ptr is set); stropen clears STRHUP.
         let s2 = w.open_subsidiary(minor, NB).unwrap();
-        assert_eq!(w.write(s2, b"into the void").unwrap(), 13, "discarded by pts");
+        assert_eq!(
+            w.write(s2, b"into the void").unwrap(),
+            13,
+            "discarded by pts"
+        );
         assert_eq!(w.write(s, b"x").unwrap(), 1);
         assert_eq!(w.read(s, 10), Err(Errno::EAGAIN), "no EOF any more");
         assert_eq!(w.ioctl(s, ISPTM, &[]), Err(Errno::EINVAL), "NAKed by pts");

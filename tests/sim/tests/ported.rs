@@ -38,7 +38,10 @@ fn ltp_pty01_locking_data_and_invalid_ioctls() {
         let st = w.pts_node(minor).unwrap();
         assert_eq!(st.uid, 1000);
         assert_eq!(st.mode, 0o020620);
-        assert!(w.open_subsidiary(minor, O_RDWR).is_err(), "open didn't fail as expected");
+        assert!(
+            w.open_subsidiary(minor, O_RDWR).is_err(),
+            "open didn't fail as expected"
+        );
         w.unlockpt(m).unwrap();
         let s = w.open_subsidiary(minor, O_RDWR).unwrap();
         const STRING: &[u8] = b"Linux Test Project\n";
@@ -96,7 +99,11 @@ fn ltp_pty09_subsidiary_opened_many_times() {
         for fd in fds {
             w.close(fd).unwrap();
         }
-        assert_eq!(w.read(m, 1).unwrap(), b"", "one zero-length message at the last close");
+        assert_eq!(
+            w.read(m, 1).unwrap(),
+            b"",
+            "one zero-length message at the last close"
+        );
         w.close(m).unwrap();
     });
 }
@@ -156,6 +163,10 @@ fn illumos_libc_ptsname_checks() {
         w.unlockpt(a).unwrap();
         let minor = w.minor_of(a).unwrap();
         let s = w.open_subsidiary(minor, O_RDWR).unwrap();
-        assert_eq!(w.ptsname(s), Err(Errno::EINVAL), "a subsidiary is not a manager");
+        assert_eq!(
+            w.ptsname(s),
+            Err(Errno::EINVAL),
+            "a subsidiary is not a manager"
+        );
     });
 }

@@ -50,6 +50,9 @@ fn variants_or_skip(name: &str) -> Vec<Variant> {
 /// A scenario whose outcome must be the same for every variant: each
 /// variant runs it, and the traces of all variants must be identical.
 pub fn scenario(name: &str, f: impl Fn(&mut World)) {
+    if c_reference().is_none() {
+        println!("SKIPPED: PTM_REFERENCE_C not set (C-oracle run and trace comparison of {name})");
+    }
     let mut first: Option<(&'static str, Vec<String>)> = None;
     for v in variants_or_skip(name) {
         let t = run_one(name, v, &f);
