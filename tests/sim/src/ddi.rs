@@ -32,8 +32,27 @@ pub fn driverops_addr() -> *const mod_ops {
     &raw const mod_driverops
 }
 
+/// Process-wide extra addresses accepted as `&mod_driverops`.
+static DRIVEROPS_ALIASES: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `addr` as another address of `mod_driverops` that
+/// `mod_install` accepts in every world (for a loader that relocated a
+/// module's `mod_driverops` reference to a copy of its own). Call it before
+/// creating the world that loads the module.
+pub fn register_driverops_alias(addr: *const mod_ops) {
+    let mut v = DRIVEROPS_ALIASES.lock().unwrap_or_else(|e| e.into_inner());
+    if !v.contains(&(addr as usize)) {
+        v.push(addr as usize);
+    }
+}
+
 fn is_driverops(p: *const mod_ops) -> bool {
-    ptr::eq(p, driverops_addr()) || world::with(|s| s.driverops_aliases.contains(&(p as usize)))
+    ptr::eq(p, driverops_addr())
+        || world::with(|s| s.driverops_aliases.contains(&(p as usize)))
+        || DRIVEROPS_ALIASES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(p as usize))
 }
 
 fn cstr(p: *const c_char) -> String {

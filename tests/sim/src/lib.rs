@@ -105,7 +105,7 @@ use std::ptr;
 
 use ptm::sys::*;
 
-pub use ddi::driverops_addr;
+pub use ddi::{driverops_addr, register_driverops_alias};
 pub use msg::mtype_name;
 /// The ABI bindings (`ptm::sys`), for tests that call kernel functions.
 pub use ptm::sys;
@@ -342,7 +342,12 @@ impl World {
             return Err(format!("{}: _init did not call ptms_init", v.name));
         }
         let dip = ddi::new_dip();
-        world::with(|s| s.dip = dip);
+        let old = world::with(|s| std::mem::replace(&mut s.dip, dip));
+        if !old.is_null() {
+            // SAFETY: the previous dev_info of this world (from `new_dip`),
+            // no longer used after an unload.
+            drop(unsafe { Box::from_raw(old as *mut u64) });
+        }
         // SAFETY: `dev_ops` is the driver's static dev_ops (checked non-NULL
         // by mod_install); its entry points are called as the DDI does.
         unsafe {
@@ -1760,6 +1765,11 @@ impl World {
             .map(|m| m.linkinfo.clone())
     }
 
+    /// Loads the driver again after [`World::unload`] (`_init`, attach).
+    pub fn reload(&mut self) -> Result<(), String> {
+        self.op(|w| w.load())
+    }
+
     /// Whether the module is installed (between `_init` and a successful
     /// `_fini`).
     pub fn is_loaded(&self) -> bool {
@@ -1852,8 +1862,9 @@ impl World {
     }
 
     /// Registers `addr` as another address of `mod_driverops` that
-    /// `mod_install` accepts (for a loader that relocated a module against a
-    /// copy).
+    /// `mod_install` accepts in this world (for a later `_init` through
+    /// [`World::reload`]); see also the process-wide
+    /// [`register_driverops_alias`].
     pub fn register_driverops_alias(&mut self, addr: *const mod_ops) {
         self.core
             .st

@@ -216,5 +216,36 @@ fn module_load_attach_and_unload() {
         w.unload().expect("unload when idle");
         assert!(!w.is_loaded());
         assert!(w.minor_nodes().is_empty(), "detach removed the minor nodes");
+        w.reload().expect("load again");
+        let (_m, minor) = manager(w);
+        assert_eq!(minor, 1);
     });
+}
+
+#[test]
+fn worlds_on_many_threads_are_independent() {
+    // Kernel functions find their world through a thread-local: sessions
+    // on parallel threads (and two worlds on one thread) must not mix.
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                for v in variants() {
+                    let mut a = World::new(v).unwrap();
+                    let mut b = World::new(v).unwrap();
+                    let (m, s, _) = pair(&mut a);
+                    let (m2, _) = manager(&mut b);
+                    let msg = format!("thread {i}");
+                    a.write(m, msg.as_bytes()).unwrap();
+                    assert_eq!(b.minor_of(m2).unwrap(), 1);
+                    assert_eq!(a.read(s, 100).unwrap(), msg.as_bytes());
+                    assert_eq!(b.leaks().pt_ttys, 1);
+                    b.finish().unwrap();
+                    a.finish().unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
 }
