@@ -15,7 +15,6 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PTM_REFERENCE_C");
     println!("cargo::rerun-if-changed=csrc/shim.c");
     println!("cargo::rustc-check-cfg=cfg(has_c_oracle)");
-    println!("cargo::rustc-check-cfg=cfg(has_rust_driver)");
 
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest.join("..").join("..");
@@ -24,14 +23,6 @@ fn main() {
         "cargo::rerun-if-changed={}",
         include.join("ptm_abi.h").display()
     );
-
-    // The Rust driver exports its entry points (`ptm_rs_init`, ...) once it
-    // has landed in the `ptm` crate; until then the variant is absent.
-    let src = root.join("src");
-    println!("cargo::rerun-if-changed={}", src.display());
-    if mentions(&src, "ptm_rs_init") {
-        println!("cargo::rustc-cfg=has_rust_driver");
-    }
 
     cc::Build::new()
         .file(manifest.join("csrc").join("shim.c"))
@@ -78,25 +69,4 @@ fn main() {
         .define("_info", Some("ptm_c_info"))
         .compile("ptm_c_oracle");
     println!("cargo::rustc-cfg=has_c_oracle");
-}
-
-/// Whether any `.rs` file under `dir` contains `needle`.
-fn mentions(dir: &std::path::Path, needle: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            println!("cargo::rerun-if-changed={}", p.display());
-            if mentions(&p, needle) {
-                return true;
-            }
-        } else if p.extension().is_some_and(|x| x == "rs")
-            && std::fs::read_to_string(&p).is_ok_and(|t| t.contains(needle))
-        {
-            return true;
-        }
-    }
-    false
 }

@@ -65,7 +65,7 @@ pub fn c_reference() -> Option<Variant> {
     }
 }
 
-#[cfg(has_rust_driver)]
+// Exported by the `ptm` crate when it is built for the host.
 unsafe extern "C" {
     fn ptm_rs_init() -> c_int;
     fn ptm_rs_fini() -> c_int;
@@ -74,19 +74,12 @@ unsafe extern "C" {
 
 /// The Rust driver (the `ptm` crate built for the host).
 pub fn rust_driver() -> Option<Variant> {
-    #[cfg(has_rust_driver)]
-    {
-        Some(Variant {
-            name: "Rust ptm",
-            init: ptm_rs_init,
-            fini: ptm_rs_fini,
-            info: ptm_rs_info,
-        })
-    }
-    #[cfg(not(has_rust_driver))]
-    {
-        None
-    }
+    Some(Variant {
+        name: "Rust ptm",
+        init: ptm_rs_init,
+        fini: ptm_rs_fini,
+        info: ptm_rs_info,
+    })
 }
 
 /// Every variant available in this build: the Rust driver, and the C
