@@ -32,16 +32,23 @@
 #                      module's file name cannot be read with mdb.
 #                      Default: "Rust".
 #   PTM_WARN_ALLOW     ERE of WARNING messages that messages-check accepts.
+#   PTM_ADMIN_ROOT     prefix for every file this touches (tests/vm/selftest.sh
+#                      runs the script against a mock guest with it).
 set -euo pipefail
 
 prog=ptm-admin
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
+# Paths as the kernel sees them; files are reached through $root.
 RUST_KMOD=/kernel/drv/amd64/ptm
 RUST_CONF=/kernel/drv/ptm.conf
 INTREE_KMOD=/usr/kernel/drv/amd64/ptm
-MESSAGES=/var/adm/messages
+INTREE_CONF=/usr/kernel/drv/ptm.conf
+root=${PTM_ADMIN_ROOT:-}
+MESSAGES=$root/var/adm/messages
+NAME_TO_MAJOR=$root/etc/name_to_major
+MINOR_PERM=$root/etc/minor_perm
 MARKER="ptm-admin: messages mark"
 
 # /usr/bin/awk may be the old awk on illumos: prefer nawk for -v and tolower.
@@ -123,20 +130,20 @@ cmd_install() {
 		esac
 	done
 	[ -f "$kmod" ] || die "$kmod: no such module (build it with make, copy target/kmod/ptm here)"
-	[ -f "$INTREE_KMOD" ] ||
+	[ -f "$root$INTREE_KMOD" ] ||
 		say "note: $INTREE_KMOD (the in-tree driver) is not present on this system"
-	grep '^ptm ' /etc/name_to_major >/dev/null ||
+	grep '^ptm ' "$NAME_TO_MAJOR" >/dev/null ||
 		die "the ptm driver is not registered (no 'ptm' in /etc/name_to_major); this script replaces the module of the registered in-tree driver"
-	mkdir -p "$(dirname "$RUST_KMOD")"
-	cp "$kmod" "$RUST_KMOD.new"
-	chown root:sys "$RUST_KMOD.new"
-	chmod 0755 "$RUST_KMOD.new"
-	mv -f "$RUST_KMOD.new" "$RUST_KMOD"
+	mkdir -p "$(dirname "$root$RUST_KMOD")"
+	cp "$kmod" "$root$RUST_KMOD.new"
+	chown root:sys "$root$RUST_KMOD.new"
+	chmod 0755 "$root$RUST_KMOD.new"
+	mv -f "$root$RUST_KMOD.new" "$root$RUST_KMOD"
 	say "installed $RUST_KMOD"
 	if [ -f "$conf" ]; then
-		cp "$conf" "$RUST_CONF"
-		chown root:sys "$RUST_CONF"
-		chmod 0644 "$RUST_CONF"
+		cp "$conf" "$root$RUST_CONF"
+		chown root:sys "$root$RUST_CONF"
+		chmod 0644 "$root$RUST_CONF"
 		say "installed $RUST_CONF"
 	fi
 	bootadm update-archive
@@ -152,7 +159,7 @@ cmd_install() {
 cmd_rollback() {
 	local live=0
 	[ "${1:-}" = --live ] && live=1
-	rm -f "$RUST_KMOD" "$RUST_CONF"
+	rm -f "$root$RUST_KMOD" "$root$RUST_CONF"
 	say "removed $RUST_KMOD and $RUST_CONF; the in-tree $INTREE_KMOD is next on the module path"
 	bootadm update-archive
 	if [ "$live" = 1 ]; then
@@ -195,14 +202,14 @@ cmd_verify() {
 
 cmd_status() {
 	local f
-	for f in "$RUST_KMOD" "$RUST_CONF" "$INTREE_KMOD" /usr/kernel/drv/ptm.conf; do
-		if [ -f "$f" ]; then
-			say "present: $(ls -l "$f")"
+	for f in "$RUST_KMOD" "$RUST_CONF" "$INTREE_KMOD" "$INTREE_CONF"; do
+		if [ -f "$root$f" ]; then
+			say "present: $(ls -l "$root$f")"
 		else
 			say "absent:  $f"
 		fi
 	done
-	say "registered: $(grep '^ptm ' /etc/name_to_major || echo no)"
+	say "registered: $(grep '^ptm ' "$NAME_TO_MAJOR" || echo no)"
 	say "loaded: $(ptm_modinfo || true)"
 	say "loaded from: $(ptm_loaded_path || true)"
 }
@@ -223,7 +230,7 @@ cmd_remove_driver() {
 		# What pkg's driver action for ptm amounts to: the binding, and the
 		# clone minor's permissions.
 		add_drv ptm
-		if ! grep '^clone:ptmx[[:space:]]' /etc/minor_perm >/dev/null; then
+		if ! grep '^clone:ptmx[[:space:]]' "$MINOR_PERM" >/dev/null; then
 			update_drv -a -m 'ptmx 0666 root sys' clone
 		fi
 		load_ptm

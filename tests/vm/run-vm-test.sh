@@ -34,6 +34,7 @@
 #   VM_SSH_USER      guest user                 (default omnios, then root)
 #   VM_BOOT_TIMEOUT  seconds to wait for ssh    (default 900, 2700 on TCG)
 #   VM_WARN_ALLOW    ERE of console/messages WARNINGs to accept
+#   VM_SEED_IF       seed ISO as ide-cdrom (default) or a virtio disk
 #   PTM_KMOD         module to test             (default target/kmod/ptm)
 #   PTM_CONF         driver.conf to install     (default ptm.conf)
 #   QEMU             emulator                   (default qemu-system-x86_64)
@@ -186,11 +187,20 @@ else
 	disk_opts=(-snapshot -drive "if=virtio,file=$image,format=$format")
 fi
 
+# The seed: an IDE CD-ROM by default (an ATAPI device, /dev/dsk/cXtYdZ on
+# illumos, where cloud-init's NoCloud looks for a "cidata" hsfs volume), or a
+# read-only virtio disk with VM_SEED_IF=virtio.
+case ${VM_SEED_IF:-ide-cdrom} in
+ide-cdrom) seed_opts=(-drive "if=ide,media=cdrom,file=$seed,format=raw,readonly=on") ;;
+virtio) seed_opts=(-drive "if=virtio,file=$seed,format=raw,readonly=on") ;;
+*) fail "VM_SEED_IF=${VM_SEED_IF}: use ide-cdrom or virtio" ;;
+esac
+
 console=$workdir/console.log
 qemu_cmd=("$qemu" -name ptm-vm-test -machine pc -accel "$accel" -cpu "$cpu"
 	-m "$mem" -smp "$cpus"
 	"${disk_opts[@]}"
-	-drive "if=ide,media=cdrom,file=$seed,format=raw,readonly=on"
+	"${seed_opts[@]}"
 	-netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22"
 	-device "virtio-net-pci,netdev=net0"
 	-display none -monitor none -serial "file:$console"
@@ -275,7 +285,7 @@ wait_for_ssh() { # $1: boot_time to differ from ("" for the first boot)
 				return 0
 			fi
 		done
-		sleep 10
+		sleep "${VM_POLL_INTERVAL:-10}"
 	done
 	fail "no ssh after ${boot_timeout}s; see $console"
 }
@@ -285,7 +295,10 @@ wait_for_ssh ""
 log "ssh as $user on 127.0.0.1:$port"
 
 # Copy the staged files in, through ssh (no scp/sftp needed).
-tar -C "$stage" -cf - . | vssh 'rm -rf /var/tmp/ptm-vm-test && mkdir -p /var/tmp/ptm-vm-test && cd /var/tmp/ptm-vm-test && tar -xf -'
+if ! tar -C "$stage" --format=ustar -cf - . |
+	vssh 'rm -rf /var/tmp/ptm-vm-test && mkdir -p /var/tmp/ptm-vm-test && cd /var/tmp/ptm-vm-test && tar -xf -'; then
+	fail "copying the files into the guest failed"
+fi
 gdir=/var/tmp/ptm-vm-test
 vssh "uname -a; head -n 1 /etc/release" >"$workdir/guest.txt" 2>&1 || true
 sed 's/^/    /' "$workdir/guest.txt"

@@ -13,7 +13,7 @@ repo=$(cd "$here/../.." && pwd)
 runner=$here/run-vm-test.sh
 admin=$repo/packaging/ptm-admin.sh
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-selftest.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP_SELFTEST:-}" ] || rm -rf "$tmp"' EXIT
 
 passed=0 failed=0 skipped=0
 pass() { printf 'PASS %s: %s\n' "$1" "$2"; passed=$((passed + 1)); }
@@ -174,6 +174,59 @@ if bash "$admin" --help | grep -q '^  install '; then
 else
 	fail admin-help "no usage text"
 fi
+
+# 7. Whole runs against a mock guest (tests/vm/mock/fake.sh): the control
+#    flow of run-vm-test.sh and ptm-admin.sh end to end -- boot, copy-in,
+#    baseline, install, reboot, verify, acceptance (on this machine's ptys),
+#    rem_drv/add_drv, the messages and console checks, power-off.  The mock
+#    prints illumos-shaped output; it says nothing about illumos itself.
+have_iso_tool=0
+for t in genisoimage mkisofs xorriso cloud-localds; do
+	command -v "$t" >/dev/null 2>&1 && have_iso_tool=1
+done
+printf 'fake module\n' >"$tmp/fake-kmod"
+# mock NAME EXPECT_RC EXPECT_TEXT [ENV=VALUE...] -- [ARGS...]
+mock() {
+	local name=$1 want_rc=$2 want_text=$3 state envs=() f
+	shift 3
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	if [ "$have_iso_tool" = 0 ]; then
+		skip "mock-$name" "no ISO tool (genisoimage, xorriso, ...) for the seed"
+		return
+	fi
+	state=$tmp/mock-$name
+	mkdir -p "$state/root/etc" "$state/root/var/adm" "$state/root/usr/kernel/drv/amd64" \
+		"$state/guest-bin" "$state/host-bin"
+	echo "ptm 42" >"$state/root/etc/name_to_major"
+	echo "clone:ptmx 0666 root sys" >"$state/root/etc/minor_perm"
+	: >"$state/root/var/adm/messages"
+	echo "in-tree module" >"$state/root/usr/kernel/drv/amd64/ptm"
+	echo 1000 >"$state/boot_time"
+	for f in qemu-system-x86_64 ssh; do ln -s "$here/mock/fake.sh" "$state/host-bin/$f"; done
+	for f in uname kstat modinfo modunload mdb bootadm eeprom logger rem_drv add_drv \
+		update_drv reboot init poweroff; do
+		ln -s "$here/mock/fake.sh" "$state/guest-bin/$f"
+	done
+	out=$(env -u VM_SSH_USER -u VM_WARN_ALLOW PATH="$state/host-bin:$PATH" \
+		MOCK_STATE="$state" OMNIOS_IMAGE="$tmp/dummy.raw" PTM_KMOD="$tmp/fake-kmod" \
+		VM_WORKDIR="$state/work" VM_ACCEL=kvm VM_POLL_INTERVAL=1 VM_BOOT_TIMEOUT=60 \
+		VSSH_TIMEOUT=300 "${envs[@]}" timeout 600 "$runner" "$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want_rc" ] && [[ $out == *"$want_text"* ]]; then
+		pass "mock-$name" "exit $rc: $(printf '%s\n' "$out" | grep -F -- "$want_text" | head -n 1)"
+	else
+		fail "mock-$name" "exit $rc (wanted $want_rc and '$want_text'): $(printf '%s\n' "$out" | tail -n 15)"
+	fi
+}
+mock pass 0 "vm-test: PASS: the Rust ptm passed" --
+mock live 0 "vm-test: PASS: the Rust ptm passed" -- --method live
+mock wrong-module 1 "the loaded ptm is not the Rust module" \
+	MOCK_LOAD_PATH=/usr/kernel/drv/amd64/ptm --
+mock new-warning 1 "new WARNING lines on the console after the switch" \
+	'MOCK_BOOT2_CONSOLE=WARNING: ptm: a mock failure\r\n' --
+mock panic 1 "the guest panicked while booting" \
+	'MOCK_BOOT2_CONSOLE=panic[cpu0]/thread=fffffe0001: mock\r\n' --
 
 printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 [ "$failed" = 0 ]
