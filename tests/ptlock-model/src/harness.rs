@@ -306,7 +306,10 @@ impl Pty {
     pub fn check_quiescent(&self) {
         kernel::check();
         let refcnt = self.refcnt();
-        assert_eq!(refcnt, 0, "pt_refcnt is {refcnt} once every task is done");
+        assert_eq!(
+            refcnt, 0,
+            "count violated: pt_refcnt is {refcnt} once every task is done"
+        );
         assert_eq!(
             kernel::mutex_owner(self.lock_ptr()),
             None,

@@ -137,6 +137,15 @@ fn count(f: impl FnOnce(&mut Stats)) {
     REGISTRY.with(|r| f(&mut r.borrow_mut().stats));
 }
 
+/// Whether this task is unwinding a panic: the execution has failed, and
+/// the guards' destructors are running. The kernel calls then do nothing,
+/// so that no scheduling point lets another task run (and perhaps fail
+/// too, which shuttle cannot attribute) before the first failure reaches
+/// shuttle: the pty's state no longer matters, only the report.
+fn failing() -> bool {
+    std::thread::panicking()
+}
+
 fn me() -> ThreadId {
     thread::current().id()
 }
@@ -226,6 +235,9 @@ pub fn check() {
 /// `void mutex_enter(kmutex_t *)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn mutex_enter(m: *mut kmutex_t) {
+    if failing() {
+        return;
+    }
     let Some(k) = find_mutex(m, "mutex_enter") else {
         return;
     };
@@ -246,6 +258,9 @@ pub extern "C" fn mutex_enter(m: *mut kmutex_t) {
 /// `void mutex_exit(kmutex_t *)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn mutex_exit(m: *mut kmutex_t) {
+    if failing() {
+        return;
+    }
     let Some(k) = find_mutex(m, "mutex_exit") else {
         return;
     };
@@ -266,6 +281,9 @@ pub extern "C" fn mutex_exit(m: *mut kmutex_t) {
 /// `void cv_wait(kcondvar_t *, kmutex_t *)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cv_wait(cv: *mut kcondvar_t, m: *mut kmutex_t) {
+    if failing() {
+        return;
+    }
     let (Some(c), Some(k)) = (find_condvar(cv, "cv_wait"), find_mutex(m, "cv_wait")) else {
         return;
     };
@@ -303,6 +321,9 @@ pub extern "C" fn cv_wait(cv: *mut kcondvar_t, m: *mut kmutex_t) {
 /// `void cv_broadcast(kcondvar_t *)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cv_broadcast(cv: *mut kcondvar_t) {
+    if failing() {
+        return;
+    }
     let Some(c) = find_condvar(cv, "cv_broadcast") else {
         return;
     };

@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 
 use ptm::sys::queue_t;
-use shuttle::sync::Arc;
+use std::sync::Arc;
 
 use crate::harness::{Checks, Field, Pty};
 use crate::kernel::{self, Stats};
@@ -347,13 +347,13 @@ pub fn execute<P: Protocol + Copy>(p: P, scenario: &Scenario, checks: Checks, co
             unsafe { field.set(pty.raw(), q.as_ptr()) };
         }
     }
-    let counts = std::sync::Arc::new(ReadCounts::default());
+    let counts = Arc::new(ReadCounts::default());
     let tasks: Vec<_> = scenario
         .roles
         .iter()
         .map(|&role| {
             let pty = Arc::clone(&pty);
-            let counts = std::sync::Arc::clone(&counts);
+            let counts = Arc::clone(&counts);
             shuttle::thread::spawn(move || {
                 let v = View::new(&pty);
                 run_role(&p, &v, role, &counts);
