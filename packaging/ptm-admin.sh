@@ -86,7 +86,8 @@ become_root() {
 
 # Load ptm if it is not loaded: the first open of the clone device does it.
 load_ptm() {
-	python3 -c 'import os; os.close(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY))'
+	python3 -c 'import os; os.close(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY))' ||
+		die "cannot open /dev/ptmx: ptm did not load or attach (see /var/adm/messages; 'modload -p drv/ptm' reports why a module does not load)"
 }
 
 ptm_modinfo() { modinfo | awk '$6 == "ptm"'; }
