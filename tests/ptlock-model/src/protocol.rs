@@ -51,6 +51,12 @@ pub trait ReadAccess {
     fn pts_rdq(&self) -> *mut queue_t;
     /// `ptm_rdq` (what pts's put and service routines forward to).
     fn ptm_rdq(&self) -> *mut queue_t;
+    /// `pts_rdq` if traffic may go to it (subsidiary unlocked and open), as
+    /// ptm's put routine asks; the harness's pty is always unlocked and
+    /// open, so this is `pts_rdq`, by another path in the Rust guard.
+    fn ready_pts_rdq(&self) -> *mut queue_t {
+        self.pts_rdq()
+    }
 }
 
 /// Access to the fields under the writer mark.
@@ -134,6 +140,11 @@ impl ReadAccess for RustRead<'_> {
     fn ptm_rdq(&self) -> *mut queue_t {
         // ptm has no reader of its own queue: this is pts's side.
         raw_get(self.view, Field::PtmRdq)
+    }
+    fn ready_pts_rdq(&self) -> *mut queue_t {
+        self.guard
+            .ready_subsidiary()
+            .map_or(ptr::null_mut(), Queue::as_ptr)
     }
 }
 

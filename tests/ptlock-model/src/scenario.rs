@@ -206,29 +206,44 @@ fn found(counts: &ReadCounts, q: *mut queue_t) {
     counter.fetch_add(1, StdOrdering::Relaxed);
 }
 
-fn read_field<R: ReadAccess>(r: &R, field: Field) -> *mut queue_t {
-    match field {
-        Field::PtmRdq => r.ptm_rdq(),
-        Field::PtsRdq => r.pts_rdq(),
+/// How a reader looks at its field: plainly, or (ptm's put routine) with
+/// `ready_subsidiary`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    Plain,
+    Ready,
+}
+
+fn read_field<R: ReadAccess>(r: &R, field: Field, look: Look) -> *mut queue_t {
+    match (field, look) {
+        (Field::PtmRdq, _) => r.ptm_rdq(),
+        (Field::PtsRdq, Look::Plain) => r.pts_rdq(),
+        (Field::PtsRdq, Look::Ready) => r.ready_pts_rdq(),
     }
 }
 
 /// One read section: PT_ENTER_READ, find the peer's queue in `field`, use
 /// it (and, when `nested`, re-enter read and use it again, then use it once
 /// more under the outer reference alone), PT_EXIT_READ.
-fn read_section<P: Protocol>(p: &P, v: &View<'_>, field: Field, nested: bool, counts: &ReadCounts) {
+fn read_section<P: Protocol>(
+    p: &P,
+    v: &View<'_>,
+    field: Field,
+    (nested, look): (bool, Look),
+    counts: &ReadCounts,
+) {
     let pty = v.pty;
     let r = p.enter_read(v);
     kernel::check();
     pty.reader_in();
-    let q = read_field(&r, field);
+    let q = read_field(&r, field, look);
     found(counts, q);
     pty.use_queue(q, field);
     if nested {
         let inner = p.enter_read(v);
         kernel::check();
         pty.reader_in();
-        let q2 = read_field(&inner, field);
+        let q2 = read_field(&inner, field, Look::Ready);
         pty.assert_stable(q, q2, field, "a nested reader found");
         pty.use_queue(q2, field);
         pty.reader_out();
@@ -237,12 +252,8 @@ fn read_section<P: Protocol>(p: &P, v: &View<'_>, field: Field, nested: bool, co
         // The outer reference alone still keeps the queue alive.
         pty.use_queue(q, field);
     }
-    pty.assert_stable(
-        q,
-        read_field(&r, field),
-        field,
-        "the reader found at its end",
-    );
+    let end = read_field(&r, field, Look::Plain);
+    pty.assert_stable(q, end, field, "the reader found at its end");
     pty.reader_out();
     drop(r);
     kernel::check();
@@ -261,10 +272,13 @@ fn write_section<P: Protocol, T>(p: &P, v: &View<'_>, f: impl FnOnce(&mut P::Wri
     result
 }
 
-/// pts's close: clear `pts_rdq` under the writer mark, then (after
-/// PT_EXIT_WRITE, as qprocsoff comes after) the queue is dead.
+/// pts's close: under the writer mark, send the manager its zero-length
+/// message (use `ptm_rdq`, which cannot close meanwhile) and clear
+/// `pts_rdq`; then (after PT_EXIT_WRITE, as qprocsoff comes after) the
+/// queue is dead.
 fn subsidiary_close<P: Protocol>(p: &P, v: &View<'_>) {
     let old = write_section(p, v, |w| {
+        v.pty.use_queue(w.ptm_rdq(), Field::PtmRdq);
         let old = w.pts_rdq();
         assert!(!old.is_null(), "pts close found pts_rdq NULL");
         w.set_pts_rdq(None);
@@ -282,9 +296,12 @@ fn subsidiary_open<P: Protocol>(p: &P, v: &View<'_>, queue: usize) {
     });
 }
 
-/// ptm's close: clear `ptm_rdq`, take `pt_nullmsg`, then the queue is dead.
+/// ptm's close: under the writer mark, clear `ptm_rdq`, take `pt_nullmsg`
+/// and send the subsidiary its hang-up (use `pts_rdq`, which cannot close
+/// meanwhile); then the queue is dead.
 fn manager_close<P: Protocol>(p: &P, v: &View<'_>) {
     let old = write_section(p, v, |w| {
+        v.pty.use_queue(w.pts_rdq(), Field::PtsRdq);
         let old = w.ptm_rdq();
         assert!(!old.is_null(), "ptm close found ptm_rdq NULL");
         w.set_ptm_rdq(None);
@@ -309,13 +326,20 @@ fn manager_open<P: Protocol>(p: &P, v: &View<'_>, queue: usize) {
 fn run_role<P: Protocol>(p: &P, v: &View<'_>, role: Role, counts: &ReadCounts) {
     match role {
         Role::ManagerPut { rounds, nested } => {
-            for _ in 0..rounds {
-                read_section(p, v, Field::PtsRdq, nested, counts);
+            for round in 0..rounds {
+                // ptmwput looks with ready_subsidiary, ptmwsrv/ptmrsrv
+                // with pts_rdq: alternate.
+                let look = if round % 2 == 0 {
+                    Look::Plain
+                } else {
+                    Look::Ready
+                };
+                read_section(p, v, Field::PtsRdq, (nested, look), counts);
             }
         }
         Role::SubsidiaryPut { rounds, nested } => {
             for _ in 0..rounds {
-                read_section(p, v, Field::PtmRdq, nested, counts);
+                read_section(p, v, Field::PtmRdq, (nested, Look::Plain), counts);
             }
         }
         Role::SubsidiaryCloseReopen { reopen } => {
