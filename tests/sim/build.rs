@@ -6,7 +6,9 @@
 //!   unmodified illumos `ptm.c`, compiled against the project's ABI header
 //!   with its module entry points renamed (`_init` → `ptm_c_init`, ...),
 //!   because glibc's crti already defines `_init`/`_fini` in every
-//!   executable. Its presence is announced with `cfg(has_c_oracle)`.
+//!   executable. Its presence is announced with `cfg(has_c_oracle)`, and
+//!   its path passed on as `PTM_SIM_REFERENCE_C` for the variant that
+//!   compiles it again as a kernel object and loads it (src/variant/loaded.rs).
 
 use std::env;
 use std::path::PathBuf;
@@ -69,4 +71,6 @@ fn main() {
         .define("_info", Some("ptm_c_info"))
         .compile("ptm_c_oracle");
     println!("cargo::rustc-cfg=has_c_oracle");
+    // For the "C ptm.c kernel object (loaded)" variant, compiled at test time.
+    println!("cargo::rustc-env=PTM_SIM_REFERENCE_C={}", path.display());
 }

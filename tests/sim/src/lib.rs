@@ -109,6 +109,12 @@ pub use ddi::{driverops_addr, register_driverops_alias};
 pub use msg::mtype_name;
 /// The ABI bindings (`ptm::sys`), for tests that call kernel functions.
 pub use ptm::sys;
+/// The userland krtld the loaded variants use.
+pub use ptm_kload;
+pub use variant::{
+    C_KOBJ, C_REFERENCE, RUST_DRIVER, RUST_KMOD, kmod_path, load_kernel_image, load_kernel_module,
+    loaded_c_object, loaded_rust_module,
+};
 pub use variant::{EntryFn, InfoFn, Variant, c_reference, require_c_oracle, rust_driver, variants};
 pub use world::{Cred, MinorNode, MsgDesc, StreamKind, TraceEvent};
 

@@ -9,6 +9,17 @@ use std::thread::ThreadId;
 
 use ptm::sys::modinfo;
 
+mod loaded;
+pub use loaded::{
+    C_KOBJ, RUST_KMOD, kmod_path, load_kernel_image, load_kernel_module, loaded_c_object,
+    loaded_rust_module,
+};
+
+/// Name of the compiled-in C reference variant.
+pub const C_REFERENCE: &str = "C ptm.c (reference)";
+/// Name of the compiled-in Rust driver variant.
+pub const RUST_DRIVER: &str = "Rust ptm";
+
 /// `int _init(void)` / `int _fini(void)`.
 pub type EntryFn = unsafe extern "C" fn() -> c_int;
 /// `int _info(struct modinfo *)`.
@@ -39,6 +50,13 @@ impl Variant {
     pub(crate) fn key(&self) -> usize {
         self.init as usize
     }
+
+    /// Whether this variant runs the illumos C `ptm.c` (compiled in, or
+    /// loaded as a kernel object), as opposed to the Rust driver: for
+    /// scenarios where the two deliberately differ.
+    pub fn is_c_ptm(&self) -> bool {
+        self.name == C_REFERENCE || self.name == C_KOBJ
+    }
 }
 
 #[cfg(has_c_oracle)]
@@ -53,7 +71,7 @@ pub fn c_reference() -> Option<Variant> {
     #[cfg(has_c_oracle)]
     {
         Some(Variant {
-            name: "C ptm.c (reference)",
+            name: C_REFERENCE,
             init: ptm_c_init,
             fini: ptm_c_fini,
             info: ptm_c_info,
@@ -75,19 +93,28 @@ unsafe extern "C" {
 /// The Rust driver (the `ptm` crate built for the host).
 pub fn rust_driver() -> Option<Variant> {
     Some(Variant {
-        name: "Rust ptm",
+        name: RUST_DRIVER,
         init: ptm_rs_init,
         fini: ptm_rs_fini,
         info: ptm_rs_info,
     })
 }
 
-/// Every variant available in this build: the Rust driver, and the C
-/// reference when it was compiled in.
+/// Every variant available in this build, the C oracle first: the C
+/// reference when it was compiled in, the Rust driver, the shipped kernel
+/// module loaded by the userland krtld when it is built (`make`; required
+/// when `PTM_KMOD` is set), and the C reference compiled as a kernel object
+/// and loaded the same way (with `PTM_REFERENCE_C`). See [`loaded_rust_module`]
+/// and [`loaded_c_object`].
+///
+/// # Panics
+/// When a module that should be loaded cannot be (see those functions).
 pub fn variants() -> Vec<Variant> {
     let mut v = Vec::new();
     v.extend(c_reference());
     v.extend(rust_driver());
+    v.extend(loaded_rust_module());
+    v.extend(loaded_c_object());
     v
 }
 

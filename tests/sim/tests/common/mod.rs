@@ -88,9 +88,10 @@ pub fn assert_traces_equal(name: &str, n0: &str, t0: &[String], n1: &str, t1: &[
     );
 }
 
-/// Whether the running world is the C reference.
+/// Whether the running world runs the C `ptm.c` (the compiled-in reference
+/// or the loaded kernel object).
 pub fn is_c(w: &World) -> bool {
-    c_reference().is_some_and(|c| c.name == w.variant().name)
+    w.variant().is_c_ptm()
 }
 
 /// Opens a manager and returns (fd, minor).
