@@ -7,8 +7,9 @@
 #                   target spec and rejecting the same module built for
 #                   rustc's stock x86_64-unknown-none target
 #   make test       all + fmt + clippy + cargo tests + gate-demo + $(TEST_EXTRA)
-#   make install    (illumos only, as root) replace the in-tree ptm driver
-#   make uninstall  (illumos only, as root) put the in-tree ptm driver back
+#   make install    (illumos only, as root) load the Rust ptm instead of the
+#                   in-tree one from the next boot (packaging/ptm-admin.sh)
+#   make uninstall  (illumos only, as root) go back to the in-tree ptm
 #   make clean      remove cargo's target directory
 #
 # GNU make is required (`gmake` on illumos).
@@ -150,67 +151,34 @@ test:
 
 # --- illumos installation -------------------------------------------------
 #
-# The in-tree ptm is /usr/kernel/drv/amd64/ptm with /usr/kernel/drv/ptm.conf
-# (usr/src/uts/intel/ptm/Makefile installs it to USR_DRV_DIR). Install
-# keeps the first copy it finds of each as *.illumos, puts ours in their
-# place and registers the driver again; uninstall reverses that. rem_drv
-# needs the loaded ptm to be unloadable, i.e. no pseudo-terminal open (no
-# ssh session, no terminal window): run it from the console, on a
-# disposable VM or boot environment.
+# packaging/ptm-admin.sh does the work (docs/illumos.md explains it): the
+# module goes to /kernel/drv/amd64/ptm, which krtld's module path searches
+# before the in-tree /usr/kernel/drv/amd64/ptm, so nothing that pkg:/SUNWcs
+# delivers is changed and the driver registration stays as it is. The
+# switch takes effect at the next reboot (or at once with
+# PTM_ADMIN_FLAGS=--live, when no pseudo-terminal is open). uninstall
+# removes the two files again, so the in-tree driver is loaded next time.
 
-DRV_DIR := /usr/kernel/drv
-DRV_MOD := $(DRV_DIR)/amd64/ptm
-DRV_CONF := $(DRV_DIR)/ptm.conf
-MINOR_PERM := ptmx 0666 root sys
-PTM_REGISTERED := awk '$$1 == "ptm" { found = 1 } END { exit !found }' /etc/name_to_major
+PTM_ADMIN := packaging/ptm-admin.sh
+PTM_ADMIN_FLAGS ?=
 
-define require_illumos_root
+define require_illumos
 	@if [ "`uname -s`" != SunOS ]; then \
 		echo "make $@: this installs a kernel driver into a running illumos system, and"; \
 		echo "this machine runs `uname -s`. Nothing was changed. Copy $(KMOD) and ptm.conf"; \
 		echo "to an illumos host (or a checkout there) and run 'gmake $@' as root."; \
 		exit 1; \
 	fi
-	@if [ "`id -u`" != 0 ]; then echo "make $@: must be run as root (pfexec gmake $@)" >&2; exit 1; fi
-endef
-
-# Unloads ptm if it is loaded; fails, changing nothing, if it is busy.
-define unload_ptm
-	@id=`modinfo | awk '$$6 == "ptm" { print $$1 }'`; \
-	if [ -n "$$id" ] && ! modunload -i $$id; then \
-		echo "make $@: ptm (module id $$id) is in use and cannot be unloaded." >&2; \
-		echo "Close every pseudo-terminal (ssh sessions, terminal windows) and retry from the console." >&2; \
-		exit 1; \
-	fi
 endef
 
 install:
-	$(require_illumos_root)
+	$(require_illumos)
 	@test -f $(KMOD) || { echo "make install: $(KMOD) is missing: build it first (make)" >&2; exit 1; }
-	$(unload_ptm)
-	if $(PTM_REGISTERED); then rem_drv ptm; fi
-	mkdir -p $(DRV_DIR)/amd64
-	for f in $(DRV_MOD) $(DRV_CONF); do \
-		if [ -f $$f ] && [ ! -f $$f.illumos ]; then mv -f $$f $$f.illumos; fi; \
-	done
-	cp $(KMOD) $(DRV_MOD)
-	chmod 0755 $(DRV_MOD)
-	cp ptm.conf $(DRV_CONF)
-	chmod 0644 $(DRV_CONF)
-	add_drv -m '$(MINOR_PERM)' ptm
-	bootadm update-archive
-	@echo "installed the Rust ptm; the in-tree files are kept as *.illumos"
+	$(PTM_ADMIN) install --kmod $(KMOD) --conf ptm.conf $(PTM_ADMIN_FLAGS)
 
 uninstall:
-	$(require_illumos_root)
-	$(unload_ptm)
-	if $(PTM_REGISTERED); then rem_drv ptm; fi
-	for f in $(DRV_MOD) $(DRV_CONF); do \
-		if [ -f $$f.illumos ]; then mv -f $$f.illumos $$f; else rm -f $$f; fi; \
-	done
-	if [ -f $(DRV_MOD) ]; then add_drv -m '$(MINOR_PERM)' ptm; fi
-	bootadm update-archive
-	@echo "removed the Rust ptm; the in-tree driver is registered again"
+	$(require_illumos)
+	$(PTM_ADMIN) rollback $(PTM_ADMIN_FLAGS)
 
 clean:
 	$(CARGO) clean

