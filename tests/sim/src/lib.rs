@@ -93,6 +93,7 @@
 mod ddi;
 mod head;
 mod msg;
+pub mod ops;
 mod pts;
 mod queue;
 mod variant;
