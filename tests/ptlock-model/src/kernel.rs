@@ -80,7 +80,7 @@ struct Registry {
     mutexes: HashMap<usize, Rc<KMutex>>,
     condvars: HashMap<usize, Rc<KCondvar>>,
     violations: Vec<String>,
-    /// `(cv_wait calls, spurious returns, cv_broadcast calls)`.
+    /// Call counts, for coverage.
     stats: Stats,
 }
 
