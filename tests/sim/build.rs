@@ -6,9 +6,11 @@
 //!   unmodified illumos `ptm.c`, compiled against the project's ABI header
 //!   with its module entry points renamed (`_init` → `ptm_c_init`, ...),
 //!   because glibc's crti already defines `_init`/`_fini` in every
-//!   executable. Its presence is announced with `cfg(has_c_oracle)`, and
-//!   its path passed on as `PTM_SIM_REFERENCE_C` for the variant that
-//!   compiles it again as a kernel object and loads it (src/variant/loaded.rs).
+//!   executable. Its presence is announced with `cfg(has_c_oracle)`.
+//! * With it, the same `ptm.c` compiled unchanged into an illumos kernel
+//!   object (`ptm_kload::build_c_reference_kobj`: the illumos kernel flags)
+//!   at `$OUT_DIR/ptm-c.kobj`, named by `PTM_SIM_C_KOBJ`, for the variant
+//!   that loads it (src/variant/loaded.rs).
 
 use std::env;
 use std::path::PathBuf;
@@ -71,6 +73,10 @@ fn main() {
         .define("_info", Some("ptm_c_info"))
         .compile("ptm_c_oracle");
     println!("cargo::rustc-cfg=has_c_oracle");
-    // For the "C ptm.c kernel object (loaded)" variant, compiled at test time.
-    println!("cargo::rustc-env=PTM_SIM_REFERENCE_C={}", path.display());
+
+    let kobj = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("ptm-c.kobj");
+    if let Err(e) = ptm_kload::build_c_reference_kobj(&path, &include, &kobj) {
+        panic!("cannot compile {} as a kernel object: {e}", path.display());
+    }
+    println!("cargo::rustc-env=PTM_SIM_C_KOBJ={}", kobj.display());
 }

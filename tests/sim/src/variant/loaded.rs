@@ -8,7 +8,7 @@
 //!   missing default file leaves the variant out with a `SKIPPED:` line so
 //!   that `cargo test` works before anything was built.
 //! * [`C_KOBJ`]: the C reference (`PTM_REFERENCE_C`) compiled with the
-//!   illumos kernel flags into a kernel object at test time and loaded the
+//!   illumos kernel flags into a kernel object (by build.rs) and loaded the
 //!   same way: the loader checked against a known-good C object.
 //!
 //! Each is loaded at most once per process and never unloaded: like the
@@ -184,27 +184,15 @@ pub fn loaded_rust_module() -> Option<Variant> {
 /// per process; `None` when the build had no `PTM_REFERENCE_C`.
 ///
 /// # Panics
-/// If the C compiler fails or the loader refuses the object.
+/// If the loader refuses the object.
 pub fn loaded_c_object() -> Option<Variant> {
     #[cfg(has_c_oracle)]
     {
         static V: OnceLock<Variant> = OnceLock::new();
         Some(*V.get_or_init(|| {
-            let src = Path::new(env!("PTM_SIM_REFERENCE_C"));
-            let dir = std::env::temp_dir().join(format!("ptm-sim-c-kobj.{}", std::process::id()));
-            std::fs::create_dir_all(&dir)
-                .unwrap_or_else(|e| panic!("{C_KOBJ}: cannot create {}: {e}", dir.display()));
-            let obj = dir.join("ptm");
-            let image = ptm_kload::build_c_reference_kobj(src, &repo_root().join("include"), &obj)
-                .and_then(|()| std::fs::read(&obj));
-            let _ = std::fs::remove_dir_all(&dir);
-            let image = image.unwrap_or_else(|e| {
-                panic!(
-                    "{C_KOBJ}: cannot compile {} as a kernel object: {e}",
-                    src.display()
-                )
-            });
-            leak(C_KOBJ, src, load_kernel_image(&image))
+            // Compiled by build.rs (the illumos kernel flags).
+            let obj = Path::new(env!("PTM_SIM_C_KOBJ"));
+            leak(C_KOBJ, obj, load_kernel_module(obj))
         }))
     }
     #[cfg(not(has_c_oracle))]
