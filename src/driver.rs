@@ -146,42 +146,30 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
 /// The write-side put procedure: flushes and ioctls are handled here, data
 /// and everything else is queued for ptmwsrv, or refused while the
 /// subsidiary cannot take it.
+///
+/// ptm.c holds a reader reference (PT_ENTER_READ) across the whole put
+/// procedure. The reference exists to keep the peer's queue alive while it
+/// is used, and only the `M_FLUSH` branch uses it (`putnext` to the
+/// subsidiary), so only that branch takes it here. Every other branch only
+/// *looks* at `pts_rdq` and `PTLOCK` to decide between queueing and
+/// refusing, and acts on ptm's own queue. Those two looks are snapshots in
+/// C as well -- the subsidiary may close the moment PT_EXIT_READ returns --
+/// and each of them linearises with the writers: `pts_rdq` changes in one
+/// store under the writer mark, and `PTLOCK` is only ever cleared. So every
+/// outcome here is an outcome ptm.c can have, and the common path (data,
+/// ioctls) saves two `pt_lock` round trips per message.
 pub fn ptmwput(qp: Queue<'_>, ptmp: &PtTtys, mp: Message) -> c_int {
-    let r = ptmp.enter_read();
-
     match c_int::from(mp.db_type()) {
-        // A write-side flush empties ptm's write queue and becomes a
-        // read-side flush above the subsidiary; a read-side flush becomes a
-        // write-side one.
-        sys::M_FLUSH => {
-            let plan = logic::flush_plan(mp.byte(0));
-            if plan.flush_own_write {
-                if plan.band_only {
-                    qp.flushband(mp.byte(1), FlushMode::Data);
-                } else {
-                    qp.flushq(FlushMode::Data);
-                }
-            }
-            match r.pts_rdq() {
-                Some(pts_rdq)
-                    if !plan.forward.is_empty() && !ptmp.state().contains(PtState::PTLOCK) =>
-                {
-                    let mut mp = mp;
-                    mp.set_byte(0, plan.forward.bits());
-                    pts_rdq.putnext(mp);
-                }
-                _ => drop(mp),
-            }
-        }
+        sys::M_FLUSH => ptm_flush(qp, ptmp, mp),
 
-        sys::M_IOCTL => ptm_ioctl(qp, ptmp, &r, mp),
+        sys::M_IOCTL => ptm_ioctl(qp, ptmp, mp),
 
         // Caused by ldterm; cannot be passed to the subsidiary.
         sys::M_READ => drop(mp),
 
         // Everything else goes to the subsidiary, once there is one.
         _ => {
-            if r.ready_subsidiary().is_none() {
+            if !ptmp.subsidiary_ready() {
                 error_reply(qp, mp.exchange(2, sys::M_ERROR as u8, -1));
                 return 0;
             }
@@ -190,79 +178,104 @@ pub fn ptmwput(qp: Queue<'_>, ptmp: &PtTtys, mp: Message) -> c_int {
             let _ = qp.putq(mp);
         }
     }
-    drop(r);
     0
 }
 
-/// The `M_IOCTL` branch of ptmwput, with the reader reference held.
-fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, r: &ddi::ReadRef<'_>, mut mp: Message) {
+/// The `M_FLUSH` branch of ptmwput: a write-side flush empties ptm's write
+/// queue and becomes a read-side flush above the subsidiary; a read-side
+/// flush becomes a write-side one.
+///
+/// Kept out of line (as is [`ptm_ioctl`]) so that the data path through
+/// ptmwput needs no registers beyond its own.
+#[inline(never)]
+fn ptm_flush(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
+    let plan = logic::flush_plan(mp.byte(0));
+    if plan.flush_own_write {
+        if plan.band_only {
+            qp.flushband(mp.byte(1), FlushMode::Data);
+        } else {
+            qp.flushq(FlushMode::Data);
+        }
+    }
+    let r = ptmp.enter_read();
+    match r.pts_rdq() {
+        Some(pts_rdq) if !plan.forward.is_empty() && !ptmp.state().contains(PtState::PTLOCK) => {
+            mp.set_byte(0, plan.forward.bits());
+            pts_rdq.putnext(mp);
+        }
+        _ => drop(mp),
+    }
+    drop(r);
+}
+
+/// The `M_IOCTL` branch of ptmwput (no peer queue is used here; see
+/// [`ptmwput`]). ptm's own ioctls are answered with an ACK, or a NAK
+/// carrying the errno; any other ioctl is queued for the subsidiary, or
+/// refused with EINVAL while there is none.
+#[inline(never)]
+fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
     let Some((cmd, cred)) = mp.ioctl().map(|ioc| (ioc.cmd(), ioc.cred())) else {
         // Not even an iocblk: nothing the stream head sends. It cannot be
         // answered (an answer is written into the iocblk), so free it.
         return;
     };
 
-    match logic::classify_ioctl(cmd) {
+    let reply = match logic::classify_ioctl(cmd) {
         PtIoctl::Other => {
-            if r.ready_subsidiary().is_none() {
-                qp.miocnak(mp, 0, EINVAL);
+            if ptmp.subsidiary_ready() {
+                // As for data: freed if it cannot be queued.
+                let _ = qp.putq(mp);
                 return;
             }
-            // As for data: freed if it cannot be queued.
-            let _ = qp.putq(mp);
+            Err(EINVAL)
         }
         PtIoctl::Unlock => {
             ptmp.lock().remove_state(PtState::PTLOCK);
-            qp.miocack(mp, 0, 0);
+            Ok(())
         }
-        PtIoctl::IsPtm => qp.miocack(mp, 0, 0),
+        PtIoctl::IsPtm => Ok(()),
         PtIoctl::SetStty => {
             ptmp.lock().insert_state(PtState::PTSTTY);
-            qp.miocack(mp, 0, 0);
+            Ok(())
         }
-        PtIoctl::ZonePt => {
-            if let Err(error) = cred.drv_priv() {
-                qp.miocnak(mp, 0, error);
-                return;
-            }
-            if let Err(error) = mp.miocpullup(size_of::<sys::zoneid_t>()) {
-                qp.miocnak(mp, 0, error);
-                return;
-            }
-            match mp.payload::<sys::zoneid_t>() {
-                Some(z) if logic::zone_id_in_range(z) => {
-                    ptmp.lock().set_zoneid(z);
-                    qp.miocack(mp, 0, 0);
-                }
-                _ => qp.miocnak(mp, 0, EINVAL),
-            }
-        }
-        PtIoctl::OwnerPt => {
-            if let Err(error) = mp.miocpullup(size_of::<sys::pt_own_t>()) {
-                qp.miocnak(mp, 0, error);
-                return;
-            }
-            // Deliberate fix: illumos passes a NULL zone on to VALID_UID and
-            // zone_rele (a panic) when the pty's zone is gone; refuse instead.
-            let Some(zone) = Zone::find_by_id(ptmp.zoneid()) else {
-                qp.miocnak(mp, 0, EINVAL);
-                return;
-            };
-            let Some(own) = mp.payload::<sys::pt_own_t>() else {
-                drop(zone);
-                qp.miocnak(mp, 0, EINVAL);
-                return;
-            };
-            if !zone.valid_uid(own.pto_ruid) || !zone.valid_gid(own.pto_rgid) {
-                drop(zone);
-                qp.miocnak(mp, 0, EINVAL);
-                return;
-            }
-            drop(zone);
-            ptmp.lock().set_owner(own.pto_ruid, own.pto_rgid);
-            qp.miocack(mp, 0, 0);
-        }
+        PtIoctl::ZonePt => zonept(ptmp, cred, &mut mp),
+        PtIoctl::OwnerPt => ownerpt(ptmp, &mut mp),
+    };
+    match reply {
+        Ok(()) => qp.miocack(mp, 0, 0),
+        Err(error) => qp.miocnak(mp, 0, error),
     }
+}
+
+/// ZONEPT: only a caller with PRIV_SYS_DEVICES may move the subsidiary into
+/// a zone, named by a `zoneid_t` payload in 0..=9999. The zone need not
+/// exist (yet).
+fn zonept(ptmp: &PtTtys, cred: ddi::Cred, mp: &mut Message) -> Result<(), c_int> {
+    cred.drv_priv()?;
+    mp.miocpullup(size_of::<sys::zoneid_t>())?;
+    let z = mp
+        .payload::<sys::zoneid_t>()
+        .filter(|&z| logic::zone_id_in_range(z))
+        .ok_or(EINVAL)?;
+    ptmp.lock().set_zoneid(z);
+    Ok(())
+}
+
+/// OWNERPT (from grantpt): the subsidiary node's owner, a `pt_own_t` whose
+/// ids must be valid in the pty's zone. No privilege is required.
+fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
+    mp.miocpullup(size_of::<sys::pt_own_t>())?;
+    // Deliberate fix: illumos passes a NULL zone on to VALID_UID and
+    // zone_rele (a panic) when the pty's zone is gone; refuse instead.
+    let zone = Zone::find_by_id(ptmp.zoneid()).ok_or(EINVAL)?;
+    let own = mp.payload::<sys::pt_own_t>().ok_or(EINVAL)?;
+    if !zone.valid_uid(own.pto_ruid) || !zone.valid_gid(own.pto_rgid) {
+        // The zone hold is released on the way out, before the NAK.
+        return Err(EINVAL);
+    }
+    drop(zone);
+    ptmp.lock().set_owner(own.pto_ruid, own.pto_rgid);
+    Ok(())
 }
 
 /// Sends `M_ERROR(NOERROR, EINVAL)` up the manager's stream: leave reads
@@ -292,29 +305,24 @@ pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
 /// callers wake -- and raises the write error.
 pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
     // If there are no messages there's nothing to do.
-    let Some(mut mp) = qp.getq() else {
+    let Some(mp) = qp.getq() else {
         return 0;
     };
 
     let r = ptmp.enter_read();
-    let Some(pts_rdq) = r.ready_subsidiary() else {
-        loop {
-            if c_int::from(mp.db_type()) == sys::M_IOCTL {
-                qp.miocnak(mp, 0, EINVAL);
-            } else {
-                drop(mp);
-            }
-            match qp.getq() {
-                Some(next) => mp = next,
-                None => break,
-            }
-        }
-        qp.flushq(FlushMode::All);
-        error_reply(qp, Message::exchange_new(2, sys::M_ERROR as u8, -1));
-        drop(r);
-        return 0;
-    };
+    match r.ready_subsidiary() {
+        Some(pts_rdq) => send_to_subsidiary(qp, pts_rdq, mp),
+        None => discard_all(qp, mp),
+    }
+    drop(r);
+    0
+}
 
+/// ptmwsrv's loop: passes messages up the subsidiary's stream while it has
+/// room (high-priority ones regardless); the first one that must wait goes
+/// back on the queue.
+#[inline(always)]
+fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_>, mut mp: Message) {
     loop {
         // Ordinary messages wait while the subsidiary is full; high-priority
         // ones go regardless.
@@ -322,14 +330,32 @@ pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
             // Failing means no band structure could be had: freed (illumos
             // leaks it).
             let _ = qp.putbq(mp);
-            break;
+            return;
         }
         pts_rdq.putnext(mp);
+        match qp.getq() {
+            Some(next) => mp = next,
+            None => return,
+        }
+    }
+}
+
+/// ptmwsrv with the subsidiary gone or locked: frees everything queued,
+/// NAKing ioctls so that their callers wake, and raises the manager's write
+/// error.
+#[inline(never)]
+fn discard_all(qp: Queue<'_>, mut mp: Message) {
+    loop {
+        if c_int::from(mp.db_type()) == sys::M_IOCTL {
+            qp.miocnak(mp, 0, EINVAL);
+        } else {
+            drop(mp);
+        }
         match qp.getq() {
             Some(next) => mp = next,
             None => break,
         }
     }
-    drop(r);
-    0
+    qp.flushq(FlushMode::All);
+    error_reply(qp, Message::exchange_new(2, sys::M_ERROR as u8, -1));
 }

@@ -331,12 +331,9 @@ unsafe extern "C" fn ptmopen(
     sflag: c_int,
     _credp: *mut cred_t,
 ) -> c_int {
-    // SAFETY: the framework passes the new stream's read queue, valid for
-    // the whole open, and a valid dev_t to update.
-    let (Some(rqp), Some(devp)) = (unsafe { Queue::from_raw(rqp) }, unsafe { devp.as_mut() })
-    else {
-        return sys::ENXIO;
-    };
+    // SAFETY: the framework passes the new stream's read queue, valid (and
+    // not NULL) for the whole open, and a valid dev_t to update.
+    let (rqp, devp) = unsafe { (Queue::from_entry(rqp), &mut *devp) };
     driver::ptmopen(rqp, devp, oflag, sflag)
 }
 
@@ -344,13 +341,10 @@ unsafe extern "C" fn ptmopen(
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmclose(rqp: *mut queue_t, _flag: c_int, _credp: *mut cred_t) -> c_int {
     // SAFETY: the framework passes our read queue, valid for the close.
-    let Some(rqp) = (unsafe { Queue::from_raw(rqp) }) else {
-        return 0;
-    };
-    // SAFETY: q_ptr holds the pty ptmopen stored; this close gives it back.
-    let Some(ptmp) = (unsafe { PtTtys::from_queue(rqp) }) else {
-        return 0;
-    };
+    let rqp = unsafe { Queue::from_entry(rqp) };
+    // SAFETY: close is only called for a stream whose open succeeded, so
+    // q_ptr holds the pty ptmopen stored; this close gives it back.
+    let ptmp = unsafe { PtTtys::of_open_stream(rqp) };
     driver::ptmclose(rqp, ptmp)
 }
 
@@ -358,17 +352,11 @@ unsafe extern "C" fn ptmclose(rqp: *mut queue_t, _flag: c_int, _credp: *mut cred
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmwput(qp: *mut queue_t, mp: *mut mblk_t) -> c_int {
     // SAFETY: the framework passes our write queue, valid for the call, and
-    // hands over a message on no queue.
-    let (Some(qp), Some(mp)) = (unsafe { Queue::from_raw(qp) }, unsafe {
-        Message::from_raw(mp)
-    }) else {
-        return 0;
-    };
-    // SAFETY: q_ptr holds the pty of this open stream (put procedures only
-    // run between qprocson and qprocsoff).
-    let Some(ptmp) = (unsafe { PtTtys::from_queue(qp) }) else {
-        return 0;
-    };
+    // hands over a message on no queue; neither is ever NULL.
+    let (qp, mp) = unsafe { (Queue::from_entry(qp), Message::from_entry(mp)) };
+    // SAFETY: put and service procedures only run between ptmopen's
+    // qprocson and ptmclose's qprocsoff, while q_ptr holds the pty.
+    let ptmp = unsafe { PtTtys::of_open_stream(qp) };
     driver::ptmwput(qp, &ptmp, mp)
 }
 
@@ -376,13 +364,9 @@ unsafe extern "C" fn ptmwput(qp: *mut queue_t, mp: *mut mblk_t) -> c_int {
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmrsrv(qp: *mut queue_t) -> c_int {
     // SAFETY: the framework passes our read queue, valid for the call.
-    let Some(qp) = (unsafe { Queue::from_raw(qp) }) else {
-        return 0;
-    };
+    let qp = unsafe { Queue::from_entry(qp) };
     // SAFETY: as for ptmwput.
-    let Some(ptmp) = (unsafe { PtTtys::from_queue(qp) }) else {
-        return 0;
-    };
+    let ptmp = unsafe { PtTtys::of_open_stream(qp) };
     driver::ptmrsrv(&ptmp)
 }
 
@@ -390,12 +374,8 @@ unsafe extern "C" fn ptmrsrv(qp: *mut queue_t) -> c_int {
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmwsrv(qp: *mut queue_t) -> c_int {
     // SAFETY: the framework passes our write queue, valid for the call.
-    let Some(qp) = (unsafe { Queue::from_raw(qp) }) else {
-        return 0;
-    };
+    let qp = unsafe { Queue::from_entry(qp) };
     // SAFETY: as for ptmwput.
-    let Some(ptmp) = (unsafe { PtTtys::from_queue(qp) }) else {
-        return 0;
-    };
+    let ptmp = unsafe { PtTtys::of_open_stream(qp) };
     driver::ptmwsrv(qp, &ptmp)
 }

@@ -33,6 +33,19 @@ impl Message {
         NonNull::new(mp).map(|mp| Message { mp })
     }
 
+    /// Takes ownership of the message a put procedure was given, which the
+    /// framework guarantees is not NULL, without testing it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`from_raw`](Self::from_raw), and `mp` must not be NULL.
+    pub unsafe fn from_entry(mp: *mut sys::mblk_t) -> Message {
+        Message {
+            // SAFETY: the caller guarantees mp is not NULL.
+            mp: unsafe { NonNull::new_unchecked(mp) },
+        }
+    }
+
     /// Takes ownership of a message known not to be NULL.
     ///
     /// # Safety

@@ -15,8 +15,9 @@
 //! * a [`WriteRef`] is the only way to change those three fields.
 
 use core::ffi::c_void;
+use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicI32, AtomicU16, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU16, Ordering};
 
 use super::{Message, Queue};
 use crate::flags::PtState;
@@ -44,6 +45,10 @@ pub fn ptms_init() {
 /// The pointer is a live `pt_ttys` that ptms_conf will not free while this
 /// handle exists: the manager's open state (`PTMOPEN`) keeps it allocated
 /// until [`PtTtys::close`] consumes the handle.
+///
+/// The guards below ([`PtLock`], [`ReadRef`], [`WriteRef`]) carry the same
+/// pointer by value, borrowing the handle only through a lifetime, so that
+/// a guard is one register wide and needs no extra indirection.
 pub struct PtTtys {
     p: NonNull<sys::pt_ttys>,
 }
@@ -67,6 +72,22 @@ impl PtTtys {
     /// routine of that stream.
     pub unsafe fn from_queue(q: Queue<'_>) -> Option<PtTtys> {
         NonNull::new(q.private().cast::<sys::pt_ttys>()).map(|p| PtTtys { p })
+    }
+
+    /// The pty of an open manager stream, from its queue's `q_ptr`, for the
+    /// procedures the framework calls on an open stream.
+    ///
+    /// # Safety
+    ///
+    /// As for [`from_queue`](Self::from_queue), and `q_ptr` must be set:
+    /// which it is from before ptmopen's `qprocson` until after ptmclose's
+    /// `qprocsoff`, i.e. whenever the framework can call a put, service or
+    /// close procedure of the stream.
+    pub unsafe fn of_open_stream(q: Queue<'_>) -> PtTtys {
+        PtTtys {
+            // SAFETY: the caller guarantees q_ptr is set (not NULL).
+            p: unsafe { NonNull::new_unchecked(q.private().cast::<sys::pt_ttys>()) },
+        }
     }
 
     /// A handle to a pty by address, for test harnesses that own a
@@ -115,12 +136,26 @@ impl PtTtys {
             .load(Ordering::Relaxed)
     }
 
+    /// Whether traffic may go to the subsidiary right now (unlocked, and
+    /// its read queue published), as a snapshot taken without any lock: the
+    /// answer may be stale by the time it is used, exactly as in ptm.c,
+    /// where the subsidiary may close as soon as the reader reference is
+    /// dropped. Nothing is dereferenced.
+    pub fn subsidiary_ready(&self) -> bool {
+        // SAFETY: live pty; pts_rdq is an aligned pointer written (by the
+        // subsidiary's open and close, under the writer mark) with single
+        // stores, so an atomic load sees the old or the new value.
+        let pts_rdq = unsafe { AtomicPtr::from_ptr(ptr::addr_of_mut!((*self.raw()).pts_rdq)) }
+            .load(Ordering::Relaxed);
+        crate::logic::subsidiary_ready(self.state(), !pts_rdq.is_null())
+    }
+
     /// Takes `pt_lock`, for changing the state, zone or owner.
     pub fn lock(&self) -> PtLock<'_> {
         // SAFETY: live pty; pt_lock was initialised by ptms_conf's cache
         // constructor.
         unsafe { sys::mutex_enter(ptr::addr_of_mut!((*self.raw()).pt_lock)) };
-        PtLock { pty: self }
+        PtLock { pty: Pty::of(self) }
     }
 
     /// PT_ENTER_READ: takes a reader reference, waiting while a writer
@@ -132,7 +167,7 @@ impl PtTtys {
         }
         lock.set_refcnt(lock.refcnt().wrapping_add(1));
         drop(lock);
-        ReadRef { pty: self }
+        ReadRef { pty: Pty::of(self) }
     }
 
     /// PT_ENTER_WRITE: takes the writer mark, waiting until no reference
@@ -144,7 +179,7 @@ impl PtTtys {
         }
         lock.set_refcnt(-1);
         drop(lock);
-        WriteRef { pty: self }
+        WriteRef { pty: Pty::of(self) }
     }
 
     /// `ptms_close(pt, flags)`: clears `flags` in the state and, when
@@ -155,8 +190,43 @@ impl PtTtys {
         // handle is gone, so no dangling use can follow.
         unsafe { sys::ptms_close(self.raw(), u32::from(flags.bits())) }
     }
+}
 
-    fn queue_field<'g>(&'g self, field: *mut *mut sys::queue_t) -> Option<Queue<'g>> {
+/// The pty pointer a guard carries, valid for the borrow `'a` of the
+/// [`PtTtys`] handle it came from.
+#[derive(Clone, Copy)]
+struct Pty<'a> {
+    p: NonNull<sys::pt_ttys>,
+    _handle: PhantomData<&'a PtTtys>,
+}
+
+impl<'a> Pty<'a> {
+    fn of(handle: &'a PtTtys) -> Pty<'a> {
+        Pty {
+            p: handle.p,
+            _handle: PhantomData,
+        }
+    }
+
+    fn raw(self) -> *mut sys::pt_ttys {
+        self.p.as_ptr()
+    }
+
+    fn lock(self) -> PtLock<'a> {
+        // SAFETY: live pty (borrowed handle); pt_lock is initialised.
+        unsafe { sys::mutex_enter(ptr::addr_of_mut!((*self.raw()).pt_lock)) };
+        PtLock { pty: self }
+    }
+
+    fn state(self) -> PtState {
+        // SAFETY: as for PtTtys::state.
+        let bits = unsafe { AtomicU16::from_ptr(ptr::addr_of_mut!((*self.raw()).pt_state)) }
+            .load(Ordering::Relaxed);
+        PtState::from_bits_retain(bits)
+    }
+
+    /// The queue named by `field`, valid for the guard's borrow `'g`.
+    fn queue_field<'g>(self, field: *mut *mut sys::queue_t) -> Option<Queue<'g>> {
         // SAFETY: `field` points into the live pty; the caller holds a
         // reference lock for 'g, during which the queue it names (if any)
         // cannot be torn down because its owner needs the write side.
@@ -166,7 +236,7 @@ impl PtTtys {
 
 /// `pt_lock` held. Dropping it releases the mutex.
 pub struct PtLock<'a> {
-    pty: &'a PtTtys,
+    pty: Pty<'a>,
 }
 
 impl PtLock<'_> {
@@ -250,7 +320,7 @@ impl Drop for PtLock<'_> {
 
 /// A reader reference (PT_ENTER_READ); PT_EXIT_READ on drop.
 pub struct ReadRef<'a> {
-    pty: &'a PtTtys,
+    pty: Pty<'a>,
 }
 
 impl ReadRef<'_> {
@@ -287,7 +357,7 @@ impl Drop for ReadRef<'_> {
 
 /// The writer mark (PT_ENTER_WRITE); PT_EXIT_WRITE on drop.
 pub struct WriteRef<'a> {
-    pty: &'a PtTtys,
+    pty: Pty<'a>,
 }
 
 impl WriteRef<'_> {

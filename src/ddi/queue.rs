@@ -55,6 +55,20 @@ impl<'q> Queue<'q> {
         })
     }
 
+    /// Wraps a queue pointer the framework guarantees is not NULL (the
+    /// queue argument of an entry point), without testing it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`from_raw`](Self::from_raw), and `q` must not be NULL.
+    pub unsafe fn from_entry(q: *mut sys::queue_t) -> Queue<'q> {
+        Queue {
+            // SAFETY: the caller guarantees q is not NULL.
+            q: unsafe { NonNull::new_unchecked(q) },
+            _life: PhantomData,
+        }
+    }
+
     /// The raw pointer, for storing in `pt_ttys`.
     pub fn as_ptr(self) -> *mut sys::queue_t {
         self.q.as_ptr()
