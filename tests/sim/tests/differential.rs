@@ -73,11 +73,26 @@ fn runner(seed: u64, prop: u64, cases: u32) -> TestRunner {
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
 }
 
-/// Sequences of 1..=max_ops ops decoded from random bytes (the same decoder
-/// as the fuzz target). Shrinking removes ops and lowers bytes.
+/// Sequences of about `min_ops..=max_ops` ops decoded from random bytes
+/// (the same decoder as the fuzz target). Each op is an `Option` that is
+/// almost always `Some`: the shrinker can then drop any op (`None`) even
+/// below `min_ops`, besides dropping ops from the end of the vector and
+/// lowering their bytes, so a failure shrinks to the few ops it needs.
 fn op_seq(min_ops: usize, max_ops: usize) -> impl Strategy<Value = Vec<Op>> {
-    vec(any::<[u8; OP_BYTES]>(), min_ops..=max_ops)
-        .prop_map(|v| v.into_iter().map(Op::from_bytes).collect())
+    vec(
+        proptest::option::weighted(0.98, any::<[u8; OP_BYTES]>()),
+        min_ops..=max_ops,
+    )
+    .prop_map(|v| v.into_iter().flatten().map(Op::from_bytes).collect())
+}
+
+/// Ops decoded from bytes, droppable by the shrinker as in [`op_seq`].
+fn some_ops(range: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Op>> {
+    vec(
+        proptest::option::weighted(0.98, any::<[u8; OP_BYTES]>()),
+        range,
+    )
+    .prop_map(|v| v.into_iter().flatten().map(Op::from_bytes).collect())
 }
 
 /// Runs property `prop` (number `n`): `check` on each generated sequence;
@@ -170,17 +185,16 @@ fn ownerpt_on_a_vanished_zone() {
     }
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     static HITS: AtomicUsize = AtomicUsize::new(0);
-    let bytes = any::<[u8; OP_BYTES]>();
     let strategy = (
-        vec(bytes, 0..12),
+        some_ops(0..12),
         0..ZONES.len(),
-        vec(bytes, 0..10),
+        some_ops(0..10),
         (0u8..4, any::<u8>()),
-        vec(bytes, 0..4),
+        some_ops(0..4),
     )
         .prop_map(|(pre, z, mid, (how, ids), post)| {
             let z = ZONES[z];
-            let mut v: Vec<Op> = pre.into_iter().map(Op::from_bytes).collect();
+            let mut v = pre;
             v.extend([
                 Op::SetCred(Cred::root()),
                 Op::OpenManager {
@@ -193,7 +207,7 @@ fn ownerpt_on_a_vanished_zone() {
                 Op::RemoveZone(z),
             ]);
             // Keep the newest manager open and newest.
-            v.extend(mid.into_iter().map(Op::from_bytes).filter(|op| {
+            v.extend(mid.into_iter().filter(|op| {
                 !matches!(
                     op,
                     Op::Close(_)
@@ -213,7 +227,7 @@ fn ownerpt_on_a_vanished_zone() {
                 2 => Op::Ownerpt(FdRef::Manager(0), OwnerArg::Ids(1000, 7)),
                 _ => Op::Grantpt(FdRef::Manager(0)),
             });
-            v.extend(post.into_iter().map(Op::from_bytes));
+            v.extend(post);
             v
         });
     let cfg = RunConfig {
