@@ -5,6 +5,8 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use ptm::sys::*;
 
@@ -403,18 +405,38 @@ pub extern "C" fn valid_ephemeral_gid(z: *mut zone_t, id: gid_t) -> boolean_t {
 }
 
 // ---------------------------------------------------------------------------
-// Locks (single-threaded mode)
+// Locks
 // ---------------------------------------------------------------------------
 //
-// The lock word is the `kmutex_t` storage itself: 0 when free, 1 when held.
-// In single-threaded mode a recursive enter, an exit of a free mutex and a
-// cv_wait (which nothing could ever wake) are driver bugs: the first two are
-// recorded as anomalies, the last aborts the process with a message, since
-// the caller would loop forever. A multi-threaded mode would keep a real
-// lock behind the same storage.
+// The lock word is the `kmutex_t` storage itself: 0 when free, otherwise the
+// owner. In single-threaded mode the owner is written as 1; a recursive
+// enter, an exit of a free mutex and a cv_wait (which nothing could ever
+// wake) are driver bugs: the first two are recorded as anomalies, the last
+// aborts the process with a message, since the caller would loop forever.
+//
+// In the multi-threaded mode the word holds the owning thread's token and is
+// taken with a compare-and-swap: `mutex_enter` blocks while another thread
+// owns it, a recursive enter and an exit by a thread that does not own the
+// mutex are anomalies (the first would be a self-deadlock: it returns as if
+// acquired). `cv_wait` releases the mutex and sleeps until a `cv_broadcast`
+// or `cv_signal` of that very condition variable (never for anything else;
+// no timeout, so a missing broadcast hangs as it would in the kernel), then
+// takes the mutex again. Both go through the world's `SyncState`: its mutex
+// is held from the release of the kmutex until the sleep, so no broadcast
+// can be lost in between.
 
 fn word(m: *mut kmutex_t) -> *mut u64 {
     m as *mut u64
+}
+
+/// The lock word as an atomic.
+///
+/// # Safety
+/// `m` must point to a live `kmutex_t` (8 bytes, 8-aligned).
+unsafe fn atomic_word<'a>(m: *mut kmutex_t) -> &'a AtomicU64 {
+    // SAFETY: the caller guarantees a live, aligned 8-byte lock word that
+    // is only ever accessed atomically while the world is multi-threaded.
+    unsafe { AtomicU64::from_ptr(word(m)) }
 }
 
 /// illumos `mutex_enter`.
@@ -424,6 +446,10 @@ pub extern "C" fn mutex_enter(m: *mut kmutex_t) {
         world::anomaly("mutex_enter(NULL)");
         return;
     }
+    if let Some(mt) = world::mt() {
+        mt_mutex_enter(mt, m);
+        return;
+    }
     // SAFETY: `m` points to a kmutex_t inside a live structure.
     unsafe {
         if *word(m) != 0 {
@@ -431,7 +457,49 @@ pub extern "C" fn mutex_enter(m: *mut kmutex_t) {
         }
         *word(m) = 1;
     }
-    world::with(|s| s.held_mutexes.insert(m as usize));
+    world::with(|s| s.held_mutexes.insert(m as usize, world::thread_token()));
+}
+
+fn mt_mutex_enter(mt: &world::Mt, m: *mut kmutex_t) {
+    if !(m as usize).is_multiple_of(8) {
+        world::anomaly(format!("mutex_enter of a misaligned kmutex_t ({m:p})"));
+        return;
+    }
+    world::assert_unlocked("mutex_enter");
+    let me = world::thread_token();
+    // SAFETY: `m` points to a kmutex_t inside a live structure, aligned.
+    let w = unsafe { atomic_word(m) };
+    let mut announced = false;
+    let mut g = mt.sync.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        match w.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(owner) if owner == me => {
+                drop(g);
+                world::anomaly(format!(
+                    "recursive mutex_enter ({m:p}): a self-deadlock in the kernel"
+                ));
+                return;
+            }
+            Err(owner) => {
+                if !announced {
+                    world::set_activity(|| {
+                        format!("mutex_enter({m:p}): blocked, owner thread #{owner}")
+                    });
+                    announced = true;
+                }
+                // The timeout only re-checks the word; the release path
+                // bumps `mutex_releases` under this mutex and notifies.
+                g = mt
+                    .sync_cv
+                    .wait_timeout(g, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    }
+    drop(g);
+    world::with(|s| s.held_mutexes.insert(m as usize, me));
 }
 
 /// illumos `mutex_exit`.
@@ -439,6 +507,10 @@ pub extern "C" fn mutex_enter(m: *mut kmutex_t) {
 pub extern "C" fn mutex_exit(m: *mut kmutex_t) {
     if m.is_null() {
         world::anomaly("mutex_exit(NULL)");
+        return;
+    }
+    if let Some(mt) = world::mt() {
+        mt_mutex_exit(mt, m);
         return;
     }
     // SAFETY: as in `mutex_enter`.
@@ -451,9 +523,37 @@ pub extern "C" fn mutex_exit(m: *mut kmutex_t) {
     world::with(|s| s.held_mutexes.remove(&(m as usize)));
 }
 
+fn mt_mutex_exit(mt: &world::Mt, m: *mut kmutex_t) {
+    if !(m as usize).is_multiple_of(8) {
+        world::anomaly(format!("mutex_exit of a misaligned kmutex_t ({m:p})"));
+        return;
+    }
+    let me = world::thread_token();
+    // SAFETY: as in `mt_mutex_enter`.
+    let w = unsafe { atomic_word(m) };
+    let owner = w.load(Ordering::Relaxed);
+    if owner != me {
+        world::anomaly(if owner == 0 {
+            format!("mutex_exit of a mutex that is not held ({m:p})")
+        } else {
+            format!("mutex_exit of a mutex held by another thread ({m:p})")
+        });
+        return;
+    }
+    world::with(|s| s.held_mutexes.remove(&(m as usize)));
+    let mut g = mt.sync.lock().unwrap_or_else(|e| e.into_inner());
+    w.store(0, Ordering::Release);
+    g.mutex_releases = g.mutex_releases.wrapping_add(1);
+    mt.sync_cv.notify_all();
+}
+
 /// illumos `cv_wait`. Single-threaded, nobody could signal: abort.
 #[unsafe(no_mangle)]
 pub extern "C" fn cv_wait(cv: *mut kcondvar_t, m: *mut kmutex_t) {
+    if let Some(mt) = world::mt() {
+        mt_cv_wait(mt, cv, m);
+        return;
+    }
     let name = world::with(|s| {
         s.anomaly(format!(
             "cv_wait({cv:p}, {m:p}) would block forever in single-threaded mode"
@@ -467,13 +567,58 @@ pub extern "C" fn cv_wait(cv: *mut kcondvar_t, m: *mut kmutex_t) {
     std::process::abort();
 }
 
-/// illumos `cv_broadcast`: nothing waits in single-threaded mode.
-#[unsafe(no_mangle)]
-pub extern "C" fn cv_broadcast(_cv: *mut kcondvar_t) {}
+fn mt_cv_wait(mt: &world::Mt, cv: *mut kcondvar_t, m: *mut kmutex_t) {
+    if m.is_null() || cv.is_null() || !(m as usize).is_multiple_of(8) {
+        world::anomaly(format!("cv_wait({cv:p}, {m:p}): bad argument"));
+        return;
+    }
+    world::assert_unlocked("cv_wait");
+    let me = world::thread_token();
+    // SAFETY: as in `mt_mutex_enter`.
+    let w = unsafe { atomic_word(m) };
+    if w.load(Ordering::Relaxed) != me {
+        world::anomaly(format!("cv_wait({cv:p}, {m:p}) without holding the mutex"));
+        return;
+    }
+    world::set_activity(|| format!("cv_wait({cv:p}, {m:p})"));
+    world::with(|s| s.held_mutexes.remove(&(m as usize)));
+    let mut g = mt.sync.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = *g.cv_gens.entry(cv as usize).or_insert(0);
+    w.store(0, Ordering::Release);
+    g.mutex_releases = g.mutex_releases.wrapping_add(1);
+    mt.sync_cv.notify_all();
+    while g.cv_gens.get(&(cv as usize)).copied().unwrap_or(0) == seen {
+        g = mt.sync_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+    }
+    drop(g);
+    world::set_activity(|| format!("cv_wait({cv:p}, {m:p}): woken, re-entering the mutex"));
+    mt_mutex_enter(mt, m);
+}
 
-/// illumos `cv_signal`.
+fn mt_cv_wake(mt: &world::Mt, cv: *mut kcondvar_t) {
+    let mut g = mt.sync.lock().unwrap_or_else(|e| e.into_inner());
+    let e = g.cv_gens.entry(cv as usize).or_insert(0);
+    *e = e.wrapping_add(1);
+    mt.sync_cv.notify_all();
+}
+
+/// illumos `cv_broadcast`: wakes every waiter of `cv` (nothing waits in
+/// single-threaded mode).
 #[unsafe(no_mangle)]
-pub extern "C" fn cv_signal(_cv: *mut kcondvar_t) {}
+pub extern "C" fn cv_broadcast(cv: *mut kcondvar_t) {
+    if let Some(mt) = world::mt() {
+        mt_cv_wake(mt, cv);
+    }
+}
+
+/// illumos `cv_signal` (modelled as a broadcast: waiters re-check their
+/// condition anyway).
+#[unsafe(no_mangle)]
+pub extern "C" fn cv_signal(cv: *mut kcondvar_t) {
+    if let Some(mt) = world::mt() {
+        mt_cv_wake(mt, cv);
+    }
+}
 
 // ---------------------------------------------------------------------------
 // ptms_conf
@@ -529,7 +674,10 @@ pub extern "C" fn ptms_close(pt: *mut pt_ttys, flags: uint_t) {
     }
     // SAFETY: `pt` is a live entry of this world.
     unsafe {
-        if *word(&raw mut (*pt).pt_lock) != 0 {
+        // Multi-threaded, the other side's thread may hold pt_lock right now
+        // (legitimately); only the caller holding it is a bug there.
+        let owner = atomic_word(&raw mut (*pt).pt_lock).load(Ordering::Relaxed);
+        if owner != 0 && (!world::is_mt() || owner == world::thread_token()) {
             world::anomaly("ptms_close called with pt_lock held");
         }
         (*pt).pt_state &= !(flags as u16);
@@ -551,6 +699,9 @@ pub extern "C" fn ptms_close(pt: *mut pt_ttys, flags: uint_t) {
         }
         if (*pt).pt_state != 0 {
             bad.push("pt_state");
+        }
+        if atomic_word(&raw mut (*pt).pt_lock).load(Ordering::Relaxed) != 0 {
+            bad.push("pt_lock (held)");
         }
         let minor = (*pt).pt_minor;
         world::with(|s| {

@@ -123,40 +123,64 @@ unsafe extern "C" fn strwsrv(_q: *mut queue_t) -> c_int {
 /// # Safety
 /// Called by the framework with a stream head read queue and a live message.
 pub(crate) unsafe extern "C" fn strrput(q: *mut queue_t, bp: *mut mblk_t) -> c_int {
-    // SAFETY: `q` is a stream head read queue (the framework's caller).
-    let sid = unsafe { stream_of(q) };
-    // SAFETY: `bp` was validated by putnext.
-    let desc = unsafe { describe(bp) };
-    world::trace(TraceEvent::HeadRecv {
-        stream: sid,
-        msg: desc,
-    });
-    // SAFETY: as above.
-    let t = unsafe { mtype(bp) } as c_int;
-    match t {
-        M_DATA | M_PROTO | M_PASSFP => {
-            // SAFETY: `q` is the head read queue; the message is live.
-            queue::putq(q, bp);
-        }
-        M_PCPROTO => {
-            let dup = world::with(|s| {
-                let st = &mut s.streams[sid];
-                if st.flags & sd::STRPRI != 0 {
-                    true
-                } else {
-                    st.flags |= sd::STRPRI;
-                    false
-                }
+    // Everything but the message sent back down (an M_FLUSH looped back, an
+    // ioctl NAK, ...) happens under the world lock; that message is sent
+    // after it is released, since it goes to driver code.
+    let down = world::locked(|| {
+        // SAFETY: `q` is a stream head read queue (the framework's caller).
+        let sid = unsafe { stream_of(q) };
+        if world::with(|s| s.tracing) {
+            // SAFETY: `bp` was validated by putnext.
+            let desc = unsafe { describe(bp) };
+            world::trace(TraceEvent::HeadRecv {
+                stream: sid,
+                msg: desc,
             });
-            if dup {
-                freemsg_impl(bp);
-            } else {
-                queue::putq(q, bp);
-            }
         }
-        _ => {
+        // SAFETY: as above.
+        let t = unsafe { mtype(bp) } as c_int;
+        match t {
+            M_DATA | M_PROTO | M_PASSFP => {
+                // SAFETY: `q` is the head read queue; the message is live.
+                queue::putq(q, bp);
+                None
+            }
+            M_PCPROTO => {
+                let dup = world::with(|s| {
+                    let st = &mut s.streams[sid];
+                    if st.flags & sd::STRPRI != 0 {
+                        true
+                    } else {
+                        st.flags |= sd::STRPRI;
+                        false
+                    }
+                });
+                if dup {
+                    freemsg_impl(bp);
+                } else {
+                    queue::putq(q, bp);
+                }
+                None
+            }
             // SAFETY: as above.
-            unsafe { strrput_nondata(q, bp, sid) };
+            _ => unsafe { strrput_nondata(q, bp, sid) },
+        }
+    });
+    if let Some(m) = down {
+        // Multi-threaded, the driver below may have done qprocsoff since
+        // the check made under the lock: then the reply is dropped, as the
+        // stream head does when it finds itself unlinked.
+        // SAFETY: `q` is the head read queue; its write queue follows it.
+        let wq = unsafe { q.add(1) };
+        let unlinked = world::is_mt()
+            && world::locked(|| {
+                // SAFETY: the head write queue, read under the world lock.
+                unsafe { (*wq).q_next.is_null() }
+            });
+        if unlinked {
+            freemsg_impl(m);
+        } else {
+            queue::putnext_or_drop(wq, m);
         }
     }
     0
@@ -168,7 +192,7 @@ unsafe fn head_unlinked(q: *mut queue_t) -> bool {
     unsafe { (*q.add(1)).q_next.is_null() }
 }
 
-unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
+unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Option<*mut mblk_t> {
     // SAFETY: `q` is a stream head read queue and `bp` a live message; all
     // reads of the message are within its first block's bounds.
     unsafe {
@@ -212,7 +236,7 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
                     (*bp).b_rptr = (*bp).b_rptr.add(1);
                     if rw == 0 || already == rw {
                         freemsg_impl(bp);
-                        return;
+                        return None;
                     }
                     (*(*bp).b_datap).db_type = M_FLUSH as u8;
                     *(*bp).b_rptr = rw;
@@ -220,9 +244,9 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
                     if head_unlinked(q) {
                         freemsg_impl(bp);
                     } else {
-                        queue::qreply(q, bp);
+                        return Some(bp);
                     }
-                    return;
+                    return None;
                 } else if n >= 1 && b0 != 0 {
                     let already = world::with(|s| {
                         let st = &mut s.streams[sid];
@@ -238,9 +262,9 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
                         if head_unlinked(q) {
                             freemsg_impl(bp);
                         } else {
-                            queue::qreply(q, bp);
+                            return Some(bp);
                         }
-                        return;
+                        return None;
                     }
                 }
                 freemsg_impl(bp);
@@ -290,9 +314,9 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
                     if head_unlinked(q) {
                         freemsg_impl(bp);
                     } else {
-                        queue::qreply(q, bp);
+                        return Some(bp);
                     }
-                    return;
+                    return None;
                 }
                 freemsg_impl(bp);
             }
@@ -335,7 +359,7 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
                 if cap >= want {
                     (*bp).b_wptr = (*bp).b_rptr.add(want);
                     (*((*bp).b_rptr as *mut CopyResp)).cp_rval = 1 as caddr_t;
-                    queue::putnext(q.add(1), bp);
+                    return Some(bp);
                 } else {
                     freemsg_impl(bp);
                 }
@@ -403,11 +427,12 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
                 if head_unlinked(q) {
                     freemsg_impl(bp);
                 } else {
-                    queue::qreply(q, bp);
+                    return Some(bp);
                 }
             }
             _ => freemsg_impl(bp),
         }
+        None
     }
 }
 

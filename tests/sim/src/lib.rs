@@ -99,10 +99,10 @@ mod queue;
 mod variant;
 mod world;
 
-use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::fmt;
 use std::ptr;
+use std::sync::Arc;
 
 use ptm::sys::*;
 
@@ -122,6 +122,9 @@ pub use world::{Cred, MinorNode, MsgDesc, StreamKind, TraceEvent};
 use queue::{QPair, Role};
 use variant::VariantLock;
 use world::{Core, Enter, FdEntry, State, Stream, sd};
+
+mod mt;
+pub use mt::ThreadState;
 
 /// The major number the simulator gives ptm.
 pub const PTM_MAJOR: u32 = 22;
@@ -298,10 +301,17 @@ enum IocKind {
 }
 
 /// One simulated machine with one driver variant loaded in it.
+///
+/// A world is single-threaded and deterministic unless it was made with
+/// [`World::new_threaded`] (see the `mt` section of the crate
+/// documentation): then [`World::handle`] gives more handles on the same
+/// world for other threads.
 pub struct World {
-    core: Box<Core>,
+    core: Arc<Core>,
     variant: Variant,
-    _lock: VariantLock,
+    /// The worker threads (multi-threaded mode; owned by the handle that
+    /// created the world, which stops them when dropped).
+    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 const ST_IF_CHR: u32 = 0o020000;
@@ -314,11 +324,9 @@ impl World {
     pub fn new(variant: Variant) -> Result<World, String> {
         let lock = VariantLock::acquire(variant.key());
         let w = World {
-            core: Box::new(Core {
-                st: RefCell::new(State::new(variant.name)),
-            }),
+            core: Arc::new(Core::new(variant.name, false, lock)),
             variant,
-            _lock: lock,
+            workers: Vec::new(),
         };
         {
             let _e = Enter::new(&w.core);
@@ -436,8 +444,11 @@ impl World {
     /// must hold between system calls.
     fn op<R>(&mut self, f: impl FnOnce(&mut World) -> R) -> R {
         let core: *const Core = &*self.core;
-        // SAFETY: `core` is boxed inside `self` and outlives the guard.
+        // SAFETY: `core` is owned (Arc) by `self` and outlives the guard.
         let _e = Enter::new(unsafe { &*core });
+        if self.core.mt.is_some() {
+            return mt::op(self, f);
+        }
         let r = f(self);
         world::with(|s| {
             if !s.held_mutexes.is_empty() {
@@ -610,8 +621,15 @@ impl World {
                 ));
             }
             world::with(|s| {
+                // A stream whose last close is under way (STRCLOSE; only
+                // observable here in the multi-threaded mode) has given its
+                // minor back already.
                 let dup = s.streams.iter().enumerate().any(|(i, st)| {
-                    i != sid && !st.dead && st.kind == kind && st.minor == Some(minor)
+                    i != sid
+                        && !st.dead
+                        && st.flags & sd::STRCLOSE == 0
+                        && st.kind == kind
+                        && st.minor == Some(minor)
                 });
                 if dup {
                     s.anomaly(format!("{name} open returned minor {minor}, already open"));
@@ -631,6 +649,7 @@ impl World {
     /// Frees everything of a stream whose driver is already closed/unlinked.
     fn dismantle(sid: usize) {
         let pairs = world::with(|s| s.streams[sid].pairs.clone());
+        mt::wait_stream_idle(&pairs);
         // SAFETY: the pairs of the stream are valid; none is linked except
         // the head.
         unsafe {
@@ -865,9 +884,9 @@ impl World {
             // SAFETY: the stream's pairs are valid; each module/driver close
             // routine is called on its read queue as qdetach does.
             unsafe {
-                if !nonblock && !(*p).wq.q_first.is_null() {
+                if !nonblock && world::locked(|| !(*p).wq.q_first.is_null()) {
                     queue::run_services(Some(sid), false);
-                    if !(*p).wq.q_first.is_null() {
+                    if world::locked(|| !(*p).wq.q_first.is_null()) {
                         let n = queue::msg_count(&(*p).wq);
                         let name = world::with(|s| s.stream_name(sid));
                         queue::note(format!(
@@ -949,9 +968,19 @@ impl World {
                     };
                 }
                 queue::run_services(None, false);
-                if queue::canputnext(wq) == 0 {
+                if !mt::settle("write: flow control", || {
+                    queue::canputnext(wq) != 0
+                        || (world::is_mt() && Self::stream_err(sid, sd::STRHUP).is_some())
+                }) {
                     queue::note(format!("write blocked after {written} bytes"));
                     return Err(Errno::BLOCKED);
+                }
+                if world::is_mt() && Self::stream_err(sid, sd::STRHUP).is_some() {
+                    return if written == 0 {
+                        Err(Errno::EIO)
+                    } else {
+                        Ok(written)
+                    };
                 }
             }
             let mp = msg::alloc(iosize, false);
@@ -1001,7 +1030,9 @@ impl World {
                         return Err(Errno::EAGAIN);
                     }
                     queue::run_services(None, false);
-                    if queue::bcanputnext(wq, band) == 0 {
+                    if !mt::settle("putpmsg: flow control", || {
+                        queue::bcanputnext(wq, band) != 0
+                    }) {
                         return Err(Errno::BLOCKED);
                     }
                 }
@@ -1060,6 +1091,9 @@ impl World {
         let mut out = Vec::new();
         let mut band = 0u8;
         let mut took_any = false;
+        // The world lock is held for the whole loop (it is reentrant) and
+        // released only to wait; nothing here calls driver code.
+        let mut guard = Some(world::core().st.lock.guard());
         // SAFETY: `rq` is the head read queue; messages on it are live.
         unsafe {
             loop {
@@ -1082,8 +1116,18 @@ impl World {
                         return Err(Errno::EAGAIN);
                     }
                     queue::run_services(None, false);
-                    if (*rq).q_first.is_null() {
+                    drop(guard.take());
+                    let ready = mt::settle("read: no data", || {
+                        !(*rq).q_first.is_null()
+                            || (world::is_mt()
+                                && Self::stream_err(sid, sd::STRHUP | sd::STRDERR).is_some())
+                    });
+                    guard = Some(world::core().st.lock.guard());
+                    if !ready {
                         return Err(Errno::BLOCKED);
+                    }
+                    if let Some(e) = Self::stream_err(sid, sd::STRDERR) {
+                        return Err(e);
                     }
                     continue;
                 }
@@ -1146,6 +1190,7 @@ impl World {
             }
             queue::qbackenable(rq, band);
         }
+        drop(guard);
         queue::run_services(Some(sid), false);
         Ok(out)
     }
@@ -1257,6 +1302,12 @@ impl World {
         let mut reply = world::with(|s| s.streams[sid].iocblk);
         if reply.is_null() {
             queue::run_services(None, false);
+            mt::settle_for("ioctl: waiting for the ACK", mt::IOCTL_WAIT, || {
+                world::with(|s| {
+                    let st = &s.streams[sid];
+                    !st.iocblk.is_null() || st.flags & (sd::STRDERR | sd::STWRERR | sd::STRHUP) != 0
+                })
+            });
             reply = world::with(|s| s.streams[sid].iocblk);
         }
         world::with(|s| {
@@ -1407,6 +1458,7 @@ impl World {
             if flags & (sd::STRDERR | sd::STWRERR) != 0 {
                 p.pollerr = true;
             } else {
+                let _g = world::core().st.lock.guard();
                 // SAFETY: the head pair of a live stream.
                 unsafe {
                     p.pollin = !(*head).rq.q_first.is_null();
@@ -1676,7 +1728,8 @@ impl World {
     }
 
     fn qinfo(q: *const queue_t) -> QueueInfo {
-        // SAFETY: callers pass queues of live pairs.
+        // SAFETY: callers pass queues of live pairs (read under the world
+        // lock, which the callers hold through their state borrow).
         unsafe {
             let mut messages = Vec::new();
             let mut m = (*q).q_first;
@@ -1731,7 +1784,9 @@ impl World {
     /// blocks, pt_ttys, zone holds, streams) and that no anomaly was
     /// recorded.
     pub fn finish(mut self) -> Result<Report, String> {
+        mt::quiesce_world(&mut self);
         self.close_all();
+        mt::quiesce_world(&mut self);
         let leaks = self.leaks();
         let anomalies = self.anomalies();
         let name = self.variant.name;
@@ -1883,50 +1938,10 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        let mut s = self.core.st.borrow_mut();
-        // Everything still alive or quarantined is released here; nothing of
-        // this world can run any more.
-        // SAFETY: every pointer below was created by `Box::into_raw` in this
-        // world and is released exactly once: live blocks are not in the
-        // graveyards, and the graveyards hold each freed object once.
-        unsafe {
-            for &m in s.mblk_live.iter() {
-                drop(Box::from_raw(m as *mut mblk_t));
-            }
-            for &d in s.dblk_live.iter() {
-                drop(Box::from_raw(d as *mut msg::DBox));
-            }
-            for &m in s.mblk_grave.iter() {
-                drop(Box::from_raw(m));
-            }
-            for &d in s.dblk_grave.iter() {
-                drop(Box::from_raw(d));
-            }
-            for &p in s.pairs.iter() {
-                drop(Box::from_raw(p));
-            }
-            for &b in s.bands.iter() {
-                drop(Box::from_raw(b));
-            }
-            for &p in s.slots.values() {
-                drop(Box::from_raw(p));
-            }
-            for &p in s.pt_grave.iter() {
-                drop(Box::from_raw(p));
-            }
-            if !s.dip.is_null() {
-                drop(Box::from_raw(s.dip as *mut u64));
-            }
-        }
-        s.mblk_live.clear();
-        s.dblk_live.clear();
-        s.mblk_grave.clear();
-        s.dblk_grave.clear();
-        s.pairs.clear();
-        s.bands.clear();
-        s.slots.clear();
-        s.pt_grave.clear();
-        s.dip = ptr::null_mut();
+        // Stops the workers (multi-threaded mode, creating handle only);
+        // everything of the world is released with its last reference
+        // (`Core`'s Drop).
+        mt::stop_workers(self);
     }
 }
 

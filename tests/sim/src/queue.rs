@@ -10,11 +10,12 @@
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
+use std::time::Duration;
 
 use ptm::sys::*;
 
 use crate::msg::{self, cont_len, freemsg_impl, is_live, mtype};
-use crate::world::{self, StreamId, TraceEvent};
+use crate::world::{self, StreamId, TraceEvent, locked};
 
 /// What kind of pair this is (for names in anomalies).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub(crate) struct QPair {
     pub linked: bool,
     pub dead: bool,
     pub name: &'static str,
+    /// Put procedures of this pair running now (multi-threaded mode: what
+    /// `qprocsoff` and the stream teardown wait for).
+    pub active: usize,
 }
 
 const QREADR_U: u32 = QREADR as u32;
@@ -62,6 +66,7 @@ pub(crate) unsafe fn alloc_pair(
         linked: false,
         dead: false,
         name,
+        active: 0,
     });
     // SAFETY: the caller guarantees valid qinit/module_info pointers.
     unsafe {
@@ -88,7 +93,14 @@ pub(crate) unsafe fn alloc_pair(
         (*p).rq.q_nfsrv = &mut (*p).rq;
         (*p).wq.q_nfsrv = &mut (*p).wq;
     }
-    world::with(|s| s.pairs.push(p));
+    world::with(|s| {
+        s.pairs.push(p);
+        // SAFETY: only addresses are computed.
+        unsafe {
+            s.queue_set.insert(&raw const (*p).rq as usize);
+            s.queue_set.insert(&raw const (*p).wq as usize);
+        }
+    });
     p
 }
 
@@ -112,13 +124,7 @@ pub(crate) unsafe fn stream_of(q: *const queue_t) -> StreamId {
 
 /// Whether `q` is a queue of a pair this world allocated.
 pub(crate) fn is_sim_queue(q: *const queue_t) -> bool {
-    world::with(|s| {
-        s.pairs.iter().any(|&p| {
-            // SAFETY: only addresses are computed, nothing is read.
-            let (r, w) = unsafe { (&raw const (*p).rq, &raw const (*p).wq) };
-            ptr::eq(r, q) || ptr::eq(w, q)
-        })
-    })
+    world::with(|s| s.queue_set.contains(&(q as usize)))
 }
 
 fn wr(q: *mut queue_t) -> *mut queue_t {
@@ -409,25 +415,27 @@ fn check_msg_for_queue(q: *mut queue_t, bp: *mut mblk_t, who: &str) -> bool {
 /// # Safety
 /// `q` must be valid.
 pub(crate) unsafe fn getq_noenab(q: *mut queue_t) -> *mut mblk_t {
-    // SAFETY: `q` is valid; the message unlinked is the queue's first.
-    unsafe {
-        let bp = (*q).q_first;
-        if bp.is_null() {
-            (*q).q_flag |= QWANTR as u32;
-            return bp;
+    locked(|| {
+        // SAFETY: `q` is valid; the message unlinked is the queue's first.
+        unsafe {
+            let bp = (*q).q_first;
+            if bp.is_null() {
+                (*q).q_flag |= QWANTR as u32;
+                return bp;
+            }
+            (*q).q_first = (*bp).b_next;
+            if (*q).q_first.is_null() {
+                (*q).q_last = ptr::null_mut();
+            } else {
+                (*(*q).q_first).b_prev = ptr::null_mut();
+            }
+            account_removed(q, bp);
+            (*q).q_flag &= !(QWANTR as u32);
+            (*bp).b_next = ptr::null_mut();
+            (*bp).b_prev = ptr::null_mut();
+            bp
         }
-        (*q).q_first = (*bp).b_next;
-        if (*q).q_first.is_null() {
-            (*q).q_last = ptr::null_mut();
-        } else {
-            (*(*q).q_first).b_prev = ptr::null_mut();
-        }
-        account_removed(q, bp);
-        (*q).q_flag &= !(QWANTR as u32);
-        (*bp).b_next = ptr::null_mut();
-        (*bp).b_prev = ptr::null_mut();
-        bp
-    }
+    })
 }
 
 /// Count and band-pointer bookkeeping for a message `bp` just unlinked from
@@ -471,58 +479,61 @@ unsafe fn account_removed(q: *mut queue_t, bp: *mut mblk_t) {
 /// # Safety
 /// `q` valid, `mp` on `q`.
 pub(crate) unsafe fn rmvq_noenab(q: *mut queue_t, mp: *mut mblk_t) {
-    // SAFETY: the caller guarantees `mp` is on `q`.
-    unsafe {
-        if (*mp).b_band != 0 {
-            let qbp = band_rec(q, (*mp).b_band);
-            if (*qbp).qb_first == mp {
-                (*qbp).qb_first =
-                    if !(*mp).b_next.is_null() && (*(*mp).b_next).b_band == (*mp).b_band {
-                        (*mp).b_next
-                    } else {
-                        ptr::null_mut()
-                    };
+    locked(|| {
+        // SAFETY: the caller guarantees `mp` is on `q`.
+        unsafe {
+            if (*mp).b_band != 0 {
+                let qbp = band_rec(q, (*mp).b_band);
+                if (*qbp).qb_first == mp {
+                    (*qbp).qb_first =
+                        if !(*mp).b_next.is_null() && (*(*mp).b_next).b_band == (*mp).b_band {
+                            (*mp).b_next
+                        } else {
+                            ptr::null_mut()
+                        };
+                }
+                if (*qbp).qb_last == mp {
+                    (*qbp).qb_last =
+                        if !(*mp).b_prev.is_null() && (*(*mp).b_prev).b_band == (*mp).b_band {
+                            (*mp).b_prev
+                        } else {
+                            ptr::null_mut()
+                        };
+                }
             }
-            if (*qbp).qb_last == mp {
-                (*qbp).qb_last =
-                    if !(*mp).b_prev.is_null() && (*(*mp).b_prev).b_band == (*mp).b_band {
-                        (*mp).b_prev
-                    } else {
-                        ptr::null_mut()
-                    };
+            if !(*mp).b_prev.is_null() {
+                (*(*mp).b_prev).b_next = (*mp).b_next;
+            } else {
+                (*q).q_first = (*mp).b_next;
+            }
+            if !(*mp).b_next.is_null() {
+                (*(*mp).b_next).b_prev = (*mp).b_prev;
+            } else {
+                (*q).q_last = (*mp).b_prev;
+            }
+            (*mp).b_next = ptr::null_mut();
+            (*mp).b_prev = ptr::null_mut();
+            let (bytes, blocks) = cont_len(mp);
+            if (*mp).b_band == 0 {
+                (*q).q_count = (*q).q_count.wrapping_sub(bytes);
+                (*q).q_mblkcnt = (*q).q_mblkcnt.wrapping_sub(blocks);
+                if (*q).q_mblkcnt == 0
+                    || ((*q).q_count < (*q).q_hiwat && (*q).q_mblkcnt < (*q).q_hiwat)
+                {
+                    (*q).q_flag &= !(QFULL as u32);
+                }
+            } else {
+                let qbp = band_rec(q, (*mp).b_band);
+                (*qbp).qb_count = (*qbp).qb_count.wrapping_sub(bytes);
+                (*qbp).qb_mblkcnt = (*qbp).qb_mblkcnt.wrapping_sub(blocks);
+                if (*qbp).qb_mblkcnt == 0
+                    || ((*qbp).qb_count < (*qbp).qb_hiwat && (*qbp).qb_mblkcnt < (*qbp).qb_hiwat)
+                {
+                    (*qbp).qb_flag &= !(QB_FULL as u32);
+                }
             }
         }
-        if !(*mp).b_prev.is_null() {
-            (*(*mp).b_prev).b_next = (*mp).b_next;
-        } else {
-            (*q).q_first = (*mp).b_next;
-        }
-        if !(*mp).b_next.is_null() {
-            (*(*mp).b_next).b_prev = (*mp).b_prev;
-        } else {
-            (*q).q_last = (*mp).b_prev;
-        }
-        (*mp).b_next = ptr::null_mut();
-        (*mp).b_prev = ptr::null_mut();
-        let (bytes, blocks) = cont_len(mp);
-        if (*mp).b_band == 0 {
-            (*q).q_count = (*q).q_count.wrapping_sub(bytes);
-            (*q).q_mblkcnt = (*q).q_mblkcnt.wrapping_sub(blocks);
-            if (*q).q_mblkcnt == 0 || ((*q).q_count < (*q).q_hiwat && (*q).q_mblkcnt < (*q).q_hiwat)
-            {
-                (*q).q_flag &= !(QFULL as u32);
-            }
-        } else {
-            let qbp = band_rec(q, (*mp).b_band);
-            (*qbp).qb_count = (*qbp).qb_count.wrapping_sub(bytes);
-            (*qbp).qb_mblkcnt = (*qbp).qb_mblkcnt.wrapping_sub(blocks);
-            if (*qbp).qb_mblkcnt == 0
-                || ((*qbp).qb_count < (*qbp).qb_hiwat && (*qbp).qb_mblkcnt < (*qbp).qb_hiwat)
-            {
-                (*qbp).qb_flag &= !(QB_FULL as u32);
-            }
-        }
-    }
+    })
 }
 
 /// illumos `qbackenable`.
@@ -530,34 +541,36 @@ pub(crate) unsafe fn rmvq_noenab(q: *mut queue_t, mp: *mut mblk_t) {
 /// # Safety
 /// `q` must be valid.
 pub(crate) unsafe fn qbackenable(q: *mut queue_t, band: u8) {
-    // SAFETY: `q` is valid; band records are checked to exist.
-    unsafe {
-        if band == 0 && (*q).q_flag & (QWANTW | QWANTWSYNC) as u32 == 0 {
-            return;
-        }
-        if band == 0 {
-            let below =
-                (*q).q_lowat == 0 || ((*q).q_count < (*q).q_lowat && (*q).q_mblkcnt < (*q).q_lowat);
-            let want = (*q).q_flag & (QWANTW | QWANTWSYNC) as u32;
-            if below && want != 0 {
-                (*q).q_flag &= !((QWANTW | QWANTWSYNC) as u32);
-                if want & QWANTW as u32 != 0 {
-                    backenable(q, 0);
-                }
-            }
-        } else {
-            if band > (*q).q_nband {
+    locked(|| {
+        // SAFETY: `q` is valid; band records are checked to exist.
+        unsafe {
+            if band == 0 && (*q).q_flag & (QWANTW | QWANTWSYNC) as u32 == 0 {
                 return;
             }
-            let qbp = band_rec(q, band);
-            let below = (*qbp).qb_lowat == 0
-                || ((*qbp).qb_count < (*qbp).qb_lowat && (*qbp).qb_mblkcnt < (*qbp).qb_lowat);
-            if below && (*qbp).qb_flag & QB_WANTW as u32 != 0 {
-                (*qbp).qb_flag &= !(QB_WANTW as u32);
-                backenable(q, band);
+            if band == 0 {
+                let below = (*q).q_lowat == 0
+                    || ((*q).q_count < (*q).q_lowat && (*q).q_mblkcnt < (*q).q_lowat);
+                let want = (*q).q_flag & (QWANTW | QWANTWSYNC) as u32;
+                if below && want != 0 {
+                    (*q).q_flag &= !((QWANTW | QWANTWSYNC) as u32);
+                    if want & QWANTW as u32 != 0 {
+                        backenable(q, 0);
+                    }
+                }
+            } else {
+                if band > (*q).q_nband {
+                    return;
+                }
+                let qbp = band_rec(q, band);
+                let below = (*qbp).qb_lowat == 0
+                    || ((*qbp).qb_count < (*qbp).qb_lowat && (*qbp).qb_mblkcnt < (*qbp).qb_lowat);
+                if below && (*qbp).qb_flag & QB_WANTW as u32 != 0 {
+                    (*qbp).qb_flag &= !(QB_WANTW as u32);
+                    backenable(q, band);
+                }
             }
         }
-    }
+    })
 }
 
 /// The queue upstream of `q` in its stream (illumos `backq`).
@@ -622,45 +635,135 @@ pub(crate) unsafe fn qenable_impl(q: *mut queue_t) {
             return;
         }
         let sid = stream_of(q);
+        let mt = world::is_mt();
         world::with(|s| {
-            if let Some(st) = s.streams.get_mut(sid) {
-                st.svc.push_back(q);
-            } else {
+            if s.streams.get(sid).is_none() {
                 s.anomaly(format!("qenable of a queue with no stream ({q:p})"));
+            } else if mt {
+                s.runq.push_back(q);
+            } else {
+                s.streams[sid].svc.push_back(q);
             }
         });
+        if let Some(m) = world::mt() {
+            m.work.bump();
+        }
     }
 }
 
-/// Runs one queue's service procedure as illumos `runservice` does.
+/// Runs one queue's service procedure as illumos `runservice` does: clears
+/// `QENAB`, sets `QINSERVICE`, calls the procedure unless `QWCLOSE` is set,
+/// repeats while `QENAB` was set again meanwhile, then clears `QINSERVICE`,
+/// `QBACK` and `QB_BACK`. The flags are handled under the world lock, the
+/// procedure is called without it; a queue whose `QINSERVICE` is set is
+/// never put on a run list, so it never runs concurrently with itself.
 ///
 /// # Safety
-/// `q` must be a valid queue.
+/// `q` must be a valid queue, just taken off a service list.
 unsafe fn runservice(q: *mut queue_t) {
     // SAFETY: `q` is valid; the service procedure is the queue's own.
     unsafe {
-        loop {
+        let mut srv = locked(|| {
             (*q).q_flag &= !(QENAB as u32);
             (*q).q_flag |= QINSERVICE as u32;
-            if (*q).q_flag & QWCLOSE as u32 != 0 {
-                break;
-            }
-            let Some(srv) = (*(*q).q_qinfo).qi_srvp else {
-                break;
-            };
-            world::with(|s| s.services_run += 1);
-            srv(q);
-            if (*q).q_flag & QENAB as u32 == 0 {
-                break;
-            }
+            service_step(q)
+        });
+        while let Some(f) = srv {
+            world::assert_unlocked("calling a service procedure");
+            f(q);
+            srv = locked(|| {
+                if (*q).q_flag & QENAB as u32 == 0 {
+                    return None;
+                }
+                (*q).q_flag &= !(QENAB as u32);
+                service_step(q)
+            });
         }
-        (*q).q_flag &= !((QINSERVICE | QBACK) as u32);
-        let mut b = (*q).q_bandp;
-        while !b.is_null() {
-            (*b).qb_flag &= !(QB_BACK as u32);
-            b = (*b).qb_next;
+        locked(|| {
+            (*q).q_flag &= !((QINSERVICE | QBACK) as u32);
+            let mut b = (*q).q_bandp;
+            while !b.is_null() {
+                (*b).qb_flag &= !(QB_BACK as u32);
+                b = (*b).qb_next;
+            }
+        });
+        world::bump_events();
+    }
+}
+
+type SrvFn = unsafe extern "C" fn(*mut queue_t) -> c_int;
+
+/// With the world lock held: the service procedure to call now, or None
+/// when the queue is closing (`QWCLOSE`) or has none.
+unsafe fn service_step(q: *mut queue_t) -> Option<SrvFn> {
+    // SAFETY: the caller holds the world lock and `q` is valid.
+    unsafe {
+        if (*q).q_flag & QWCLOSE as u32 != 0 {
+            return None;
+        }
+        let srv = (*(*q).q_qinfo).qi_srvp?;
+        world::with(|s| s.services_run += 1);
+        Some(srv)
+    }
+}
+
+/// Multi-threaded mode: the body of a service worker thread. Takes queues
+/// off the world's run queue and runs them until the world shuts down.
+pub(crate) fn worker_loop() {
+    let Some(m) = world::mt() else { return };
+    world::set_activity(|| "worker: idle".into());
+    loop {
+        if m.shutdown.load(std::sync::atomic::Ordering::Acquire) {
+            break;
+        }
+        let g0 = m.work.get();
+        let next = world::with(|s| s.runq.pop_front());
+        match next {
+            Some(q) => {
+                world::set_activity(|| {
+                    // SAFETY: queues on the run queue are live simulator
+                    // queues (retired pairs are taken off it).
+                    let name = unsafe { (*pair_of(q)).name };
+                    // SAFETY: as above.
+                    let side = if unsafe { (*q).q_flag } & QREADR_U != 0 {
+                        "read"
+                    } else {
+                        "write"
+                    };
+                    format!("worker: running the {name} {side} service procedure ({q:p})")
+                });
+                // SAFETY: as above.
+                unsafe { runservice(q) };
+                world::set_activity(|| "worker: idle".into());
+            }
+            None => m.work.wait(g0, Duration::from_millis(50)),
         }
     }
+    world::set_activity(|| "worker: stopped".into());
+}
+
+/// Multi-threaded mode: whether no service procedure is enabled or running
+/// and no put procedure is running anywhere (call with the world lock).
+pub(crate) fn world_idle() -> bool {
+    world::with(|s| {
+        s.runq.is_empty()
+            && s.pairs.iter().all(|&p| {
+                // SAFETY: pairs of this world are allocated while it lives.
+                unsafe {
+                    (*p).active == 0 && ((*p).rq.q_flag | (*p).wq.q_flag) & QINSERVICE as u32 == 0
+                }
+            })
+    })
+}
+
+/// Multi-threaded mode: waits until no put or service procedure of the pair
+/// runs (`qprocsoff`, stream teardown). Returns false after `limit`.
+pub(crate) fn wait_pair_idle(p: *mut QPair, what: &str, limit: Duration) -> bool {
+    world::wait_for(what, limit, || {
+        // SAFETY: `p` is an allocated pair of this world; read under the
+        // world lock.
+        unsafe { (*p).active == 0 && ((*p).rq.q_flag | (*p).wq.q_flag) & QINSERVICE as u32 == 0 }
+    })
 }
 
 /// Upper bound on service procedure runs in one drain; beyond it the drain
@@ -673,6 +776,10 @@ const SERVICE_BUDGET: u64 = 200_000;
 /// of creation; after every procedure the own stream is looked at again.
 /// With `only_own` the other streams are left alone.
 pub(crate) fn run_services(own: Option<StreamId>, only_own: bool) {
+    if world::is_mt() {
+        // The worker threads run them.
+        return;
+    }
     let mut budget = SERVICE_BUDGET;
     loop {
         let next = world::with(|s| {
@@ -706,56 +813,58 @@ pub(crate) fn run_services(own: Option<StreamId>, only_own: bool) {
 /// Recomputes `q_next` and `q_nfsrv` for every queue of a stream from the
 /// list of its pairs and their `linked` state.
 pub(crate) fn relink(sid: StreamId) {
-    let pairs: Vec<*mut QPair> = world::with(|s| s.streams[sid].pairs.clone());
-    // SAFETY: all pairs of a stream are valid simulator pairs.
-    unsafe {
-        let linked: Vec<*mut QPair> = pairs.iter().copied().filter(|&p| (*p).linked).collect();
-        for &p in &pairs {
-            if !(*p).linked {
-                (*p).rq.q_next = ptr::null_mut();
-                (*p).wq.q_next = ptr::null_mut();
+    locked(|| {
+        let pairs: Vec<*mut QPair> = world::with(|s| s.streams[sid].pairs.clone());
+        // SAFETY: all pairs of a stream are valid simulator pairs.
+        unsafe {
+            let linked: Vec<*mut QPair> = pairs.iter().copied().filter(|&p| (*p).linked).collect();
+            for &p in &pairs {
+                if !(*p).linked {
+                    (*p).rq.q_next = ptr::null_mut();
+                    (*p).wq.q_next = ptr::null_mut();
+                }
+            }
+            for (i, &p) in linked.iter().enumerate() {
+                (*p).wq.q_next = match linked.get(i + 1) {
+                    Some(&below) => &raw mut (*below).wq,
+                    None => ptr::null_mut(),
+                };
+                (*p).rq.q_next = if i == 0 {
+                    ptr::null_mut()
+                } else {
+                    let up: *mut QPair = linked[i - 1];
+                    &raw mut (*up).rq
+                };
+            }
+            // q_nfsrv: walk each side from its end, against the flow.
+            let mut next_srv: *mut queue_t = ptr::null_mut();
+            for &p in linked.iter().rev() {
+                let q: *mut queue_t = &mut (*p).wq;
+                next_srv = if (*(*q).q_qinfo).qi_srvp.is_some() || next_srv.is_null() {
+                    q
+                } else {
+                    next_srv
+                };
+                (*q).q_nfsrv = next_srv;
+            }
+            let mut next_srv: *mut queue_t = ptr::null_mut();
+            for &p in linked.iter() {
+                let q: *mut queue_t = &mut (*p).rq;
+                next_srv = if (*(*q).q_qinfo).qi_srvp.is_some() || next_srv.is_null() {
+                    q
+                } else {
+                    next_srv
+                };
+                (*q).q_nfsrv = next_srv;
+            }
+            for &p in &pairs {
+                if !(*p).linked {
+                    (*p).rq.q_nfsrv = &mut (*p).rq;
+                    (*p).wq.q_nfsrv = &mut (*p).wq;
+                }
             }
         }
-        for (i, &p) in linked.iter().enumerate() {
-            (*p).wq.q_next = match linked.get(i + 1) {
-                Some(&below) => &raw mut (*below).wq,
-                None => ptr::null_mut(),
-            };
-            (*p).rq.q_next = if i == 0 {
-                ptr::null_mut()
-            } else {
-                let up: *mut QPair = linked[i - 1];
-                &raw mut (*up).rq
-            };
-        }
-        // q_nfsrv: walk each side from its end, against the flow.
-        let mut next_srv: *mut queue_t = ptr::null_mut();
-        for &p in linked.iter().rev() {
-            let q: *mut queue_t = &mut (*p).wq;
-            next_srv = if (*(*q).q_qinfo).qi_srvp.is_some() || next_srv.is_null() {
-                q
-            } else {
-                next_srv
-            };
-            (*q).q_nfsrv = next_srv;
-        }
-        let mut next_srv: *mut queue_t = ptr::null_mut();
-        for &p in linked.iter() {
-            let q: *mut queue_t = &mut (*p).rq;
-            next_srv = if (*(*q).q_qinfo).qi_srvp.is_some() || next_srv.is_null() {
-                q
-            } else {
-                next_srv
-            };
-            (*q).q_nfsrv = next_srv;
-        }
-        for &p in &pairs {
-            if !(*p).linked {
-                (*p).rq.q_nfsrv = &mut (*p).rq;
-                (*p).wq.q_nfsrv = &mut (*p).wq;
-            }
-        }
-    }
+    })
 }
 
 /// Removes a pair's queues from every service list and poisons it: its
@@ -764,22 +873,25 @@ pub(crate) fn relink(sid: StreamId) {
 /// # Safety
 /// `p` must be a valid simulator pair no longer linked.
 pub(crate) unsafe fn retire_pair(p: *mut QPair) {
-    // SAFETY: `p` is valid.
-    unsafe {
-        let (r, w): (*mut queue_t, *mut queue_t) = (&mut (*p).rq, &mut (*p).wq);
-        world::with(|s| {
-            for st in s.streams.iter_mut() {
-                st.svc.retain(|&q| q != r && q != w);
+    locked(|| {
+        // SAFETY: `p` is valid.
+        unsafe {
+            let (r, w): (*mut queue_t, *mut queue_t) = (&mut (*p).rq, &mut (*p).wq);
+            world::with(|s| {
+                for st in s.streams.iter_mut() {
+                    st.svc.retain(|&q| q != r && q != w);
+                }
+                s.runq.retain(|&q| q != r && q != w);
+            });
+            (*p).dead = true;
+            for q in [r, w] {
+                (*q).q_qinfo = &raw const crate::head::DEAD_QINIT.0 as *mut qinit;
+                (*q).q_flag |= QWCLOSE as u32;
+                (*q).q_ptr = 0xdead_dead_usize as *mut c_void;
+                (*q).q_next = ptr::null_mut();
             }
-        });
-        (*p).dead = true;
-        for q in [r, w] {
-            (*q).q_qinfo = &raw const crate::head::DEAD_QINIT.0 as *mut qinit;
-            (*q).q_flag |= QWCLOSE as u32;
-            (*q).q_ptr = 0xdead_dead_usize as *mut c_void;
-            (*q).q_next = ptr::null_mut();
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -816,49 +928,57 @@ pub extern "C" fn OTHERQ(q: *mut queue_t) -> *mut queue_t {
 /// illumos `putq`.
 #[unsafe(no_mangle)]
 pub extern "C" fn putq(q: *mut queue_t, bp: *mut mblk_t) -> c_int {
-    if !check_msg_for_queue(q, bp, "putq") {
-        return 0;
-    }
-    // SAFETY: validated above.
-    unsafe { enqueue(q, bp, false) }
+    locked(|| {
+        if !check_msg_for_queue(q, bp, "putq") {
+            return 0;
+        }
+        // SAFETY: validated above.
+        unsafe { enqueue(q, bp, false) }
+    })
 }
 
 /// illumos `putbq`.
 #[unsafe(no_mangle)]
 pub extern "C" fn putbq(q: *mut queue_t, bp: *mut mblk_t) -> c_int {
-    if !check_msg_for_queue(q, bp, "putbq") {
-        return 0;
-    }
-    // SAFETY: validated above.
-    unsafe { enqueue(q, bp, true) }
+    locked(|| {
+        if !check_msg_for_queue(q, bp, "putbq") {
+            return 0;
+        }
+        // SAFETY: validated above.
+        unsafe { enqueue(q, bp, true) }
+    })
 }
 
 /// illumos `getq`: `getq_noenab`, then `qbackenable` for the band.
 #[unsafe(no_mangle)]
 pub extern "C" fn getq(q: *mut queue_t) -> *mut mblk_t {
-    if !check_q(q, "getq") {
-        return ptr::null_mut();
-    }
-    // SAFETY: validated above.
-    unsafe {
-        let bp = getq_noenab(q);
-        let band = if bp.is_null() { 0 } else { (*bp).b_band };
-        qbackenable(q, band);
-        bp
-    }
+    locked(|| {
+        if !check_q(q, "getq") {
+            return ptr::null_mut();
+        }
+        // SAFETY: validated above.
+        unsafe {
+            let bp = getq_noenab(q);
+            let band = if bp.is_null() { 0 } else { (*bp).b_band };
+            qbackenable(q, band);
+            bp
+        }
+    })
 }
 
 /// illumos `rmvq`.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmvq(q: *mut queue_t, mp: *mut mblk_t) {
-    if !check_q(q, "rmvq") || !is_live(mp) {
-        return;
-    }
-    // SAFETY: validated above; the caller says `mp` is on `q`.
-    unsafe {
-        rmvq_noenab(q, mp);
-        qbackenable(q, (*mp).b_band);
-    }
+    locked(|| {
+        if !check_q(q, "rmvq") || !is_live(mp) {
+            return;
+        }
+        // SAFETY: validated above; the caller says `mp` is on `q`.
+        unsafe {
+            rmvq_noenab(q, mp);
+            qbackenable(q, (*mp).b_band);
+        }
+    })
 }
 
 /// Frees (or re-queues) the detached list `mp` for flushq/flushband.
@@ -905,181 +1025,207 @@ unsafe fn detach_all(q: *mut queue_t) -> *mut mblk_t {
 /// illumos `flushq` (`flushq_common` without keeping M_PCPROTO).
 #[unsafe(no_mangle)]
 pub extern "C" fn flushq(q: *mut queue_t, flag: c_int) {
-    if !check_q(q, "flushq") {
-        return;
-    }
-    flushq_common(q, flag, false)
+    locked(|| {
+        if !check_q(q, "flushq") {
+            return;
+        }
+        flushq_common(q, flag, false)
+    })
 }
 
 /// `flushq_common`; `keep_pcproto` is the stream head's RFLUSHPCPROT.
 pub(crate) fn flushq_common(q: *mut queue_t, flag: c_int, keep_pcproto: bool) {
-    // SAFETY: `q` is a valid simulator queue (callers check).
-    unsafe {
-        if (*q).q_first.is_null() {
-            return;
-        }
-        let mp = detach_all(q);
-        refile(q, mp, |m| {
-            let t = mtype(m);
-            if keep_pcproto && t as c_int == M_PCPROTO {
-                false
-            } else {
-                flag != 0 || msg::is_data(t)
+    locked(|| {
+        // SAFETY: `q` is a valid simulator queue (callers check).
+        unsafe {
+            if (*q).q_first.is_null() {
+                return;
             }
-        });
-        let below = |count: usize, blocks: usize, lowat: usize| {
-            (count < lowat && blocks < lowat) || lowat == 0
-        };
-        let mut bands = Vec::new();
-        let mut b = (*q).q_bandp;
-        let mut i = 1u8;
-        while !b.is_null() {
-            if (*b).qb_flag & QB_WANTW as u32 != 0
-                && below((*b).qb_count, (*b).qb_mblkcnt, (*b).qb_lowat)
-            {
-                (*b).qb_flag &= !(QB_WANTW as u32);
-                bands.push(i);
+            let mp = detach_all(q);
+            refile(q, mp, |m| {
+                let t = mtype(m);
+                if keep_pcproto && t as c_int == M_PCPROTO {
+                    false
+                } else {
+                    flag != 0 || msg::is_data(t)
+                }
+            });
+            let below = |count: usize, blocks: usize, lowat: usize| {
+                (count < lowat && blocks < lowat) || lowat == 0
+            };
+            let mut bands = Vec::new();
+            let mut b = (*q).q_bandp;
+            let mut i = 1u8;
+            while !b.is_null() {
+                if (*b).qb_flag & QB_WANTW as u32 != 0
+                    && below((*b).qb_count, (*b).qb_mblkcnt, (*b).qb_lowat)
+                {
+                    (*b).qb_flag &= !(QB_WANTW as u32);
+                    bands.push(i);
+                }
+                b = (*b).qb_next;
+                i = i.wrapping_add(1);
             }
-            b = (*b).qb_next;
-            i = i.wrapping_add(1);
+            let band0 = (*q).q_flag & QWANTW as u32 != 0
+                && below((*q).q_count, (*q).q_mblkcnt, (*q).q_lowat);
+            if band0 {
+                (*q).q_flag &= !(QWANTW as u32);
+            }
+            for &b in bands.iter().rev() {
+                backenable(q, b);
+            }
+            if band0 {
+                backenable(q, 0);
+            }
         }
-        let band0 =
-            (*q).q_flag & QWANTW as u32 != 0 && below((*q).q_count, (*q).q_mblkcnt, (*q).q_lowat);
-        if band0 {
-            (*q).q_flag &= !(QWANTW as u32);
-        }
-        for &b in bands.iter().rev() {
-            backenable(q, b);
-        }
-        if band0 {
-            backenable(q, 0);
-        }
-    }
+    })
 }
 
 /// illumos `flushband`.
 #[unsafe(no_mangle)]
 pub extern "C" fn flushband(q: *mut queue_t, pri: u8, flag: c_int) {
-    if !check_q(q, "flushband") {
-        return;
-    }
-    // SAFETY: validated above.
-    unsafe {
-        if pri > (*q).q_nband {
+    locked(|| {
+        if !check_q(q, "flushband") {
             return;
         }
-        if pri == 0 {
-            let mp = detach_all(q);
-            refile(q, mp, |m| {
-                (*m).b_band == 0 && (flag == FLUSHALL || msg::is_data(mtype(m)))
-            });
-            if (*q).q_flag & QWANTW as u32 != 0
-                && (((*q).q_count < (*q).q_lowat && (*q).q_mblkcnt < (*q).q_lowat)
-                    || (*q).q_lowat == 0)
-            {
-                (*q).q_flag &= !(QWANTW as u32);
-                backenable(q, 0);
-            }
-        } else {
-            let qbp = band_rec(q, pri);
-            let mut mp = (*qbp).qb_first;
-            if mp.is_null() {
+        // SAFETY: validated above.
+        unsafe {
+            if pri > (*q).q_nband {
                 return;
             }
-            let last = (*(*qbp).qb_last).b_next;
-            let mut flushed = false;
-            while mp != last {
-                let nmp = (*mp).b_next;
-                if flag == FLUSHALL || msg::is_data(mtype(mp)) {
-                    rmvq_noenab(q, mp);
-                    freemsg_impl(mp);
-                    flushed = true;
+            if pri == 0 {
+                let mp = detach_all(q);
+                refile(q, mp, |m| {
+                    (*m).b_band == 0 && (flag == FLUSHALL || msg::is_data(mtype(m)))
+                });
+                if (*q).q_flag & QWANTW as u32 != 0
+                    && (((*q).q_count < (*q).q_lowat && (*q).q_mblkcnt < (*q).q_lowat)
+                        || (*q).q_lowat == 0)
+                {
+                    (*q).q_flag &= !(QWANTW as u32);
+                    backenable(q, 0);
                 }
-                mp = nmp;
-            }
-            if flushed {
-                qbackenable(q, pri);
+            } else {
+                let qbp = band_rec(q, pri);
+                let mut mp = (*qbp).qb_first;
+                if mp.is_null() {
+                    return;
+                }
+                let last = (*(*qbp).qb_last).b_next;
+                let mut flushed = false;
+                while mp != last {
+                    let nmp = (*mp).b_next;
+                    if flag == FLUSHALL || msg::is_data(mtype(mp)) {
+                        rmvq_noenab(q, mp);
+                        freemsg_impl(mp);
+                        flushed = true;
+                    }
+                    mp = nmp;
+                }
+                if flushed {
+                    qbackenable(q, pri);
+                }
             }
         }
-    }
+    })
 }
 
 /// illumos `canput`.
 #[unsafe(no_mangle)]
 pub extern "C" fn canput(q: *mut queue_t) -> c_int {
-    if !check_q(q, "canput") {
-        return 0;
-    }
-    // SAFETY: validated above; q_nfsrv of a simulator queue is valid.
-    unsafe {
-        let q = (*q).q_nfsrv;
-        if (*q).q_flag & QFULL as u32 == 0 {
-            return 1;
+    locked(|| {
+        if !check_q(q, "canput") {
+            return 0;
         }
-        (*q).q_flag |= QWANTW as u32;
-        0
-    }
+        // SAFETY: validated above; q_nfsrv of a simulator queue is valid.
+        unsafe {
+            let q = (*q).q_nfsrv;
+            if (*q).q_flag & QFULL as u32 == 0 {
+                return 1;
+            }
+            (*q).q_flag |= QWANTW as u32;
+            0
+        }
+    })
 }
 
 /// illumos `bcanput`.
 #[unsafe(no_mangle)]
 pub extern "C" fn bcanput(q: *mut queue_t, pri: u8) -> c_int {
-    if q.is_null() {
-        return 0;
-    }
-    if !check_q(q, "bcanput") {
-        return 0;
-    }
-    // SAFETY: validated above.
-    unsafe {
-        let q = (*q).q_nfsrv;
-        if pri == 0 {
-            if (*q).q_flag & QFULL as u32 != 0 {
-                (*q).q_flag |= QWANTW as u32;
-                return 0;
-            }
-            return 1;
-        }
-        if pri > (*q).q_nband {
-            return 1;
-        }
-        let qbp = band_rec(q, pri);
-        if (*qbp).qb_flag & QB_FULL as u32 != 0 {
-            (*qbp).qb_flag |= QB_WANTW as u32;
+    locked(|| {
+        if q.is_null() {
             return 0;
         }
-        1
-    }
+        if !check_q(q, "bcanput") {
+            return 0;
+        }
+        // SAFETY: validated above.
+        unsafe {
+            let q = (*q).q_nfsrv;
+            if pri == 0 {
+                if (*q).q_flag & QFULL as u32 != 0 {
+                    (*q).q_flag |= QWANTW as u32;
+                    return 0;
+                }
+                return 1;
+            }
+            if pri > (*q).q_nband {
+                return 1;
+            }
+            let qbp = band_rec(q, pri);
+            if (*qbp).qb_flag & QB_FULL as u32 != 0 {
+                (*qbp).qb_flag |= QB_WANTW as u32;
+                return 0;
+            }
+            1
+        }
+    })
 }
 
 /// illumos `canputnext`.
 #[unsafe(no_mangle)]
 pub extern "C" fn canputnext(q: *mut queue_t) -> c_int {
-    if !check_q(q, "canputnext") {
-        return 0;
-    }
-    // SAFETY: validated above.
-    let next = unsafe { (*q).q_next };
-    if next.is_null() {
-        world::anomaly("canputnext at the end of a stream");
-        return 0;
-    }
-    canput(next)
+    locked(|| {
+        if !check_q(q, "canputnext") {
+            return 0;
+        }
+        // SAFETY: validated above.
+        let next = unsafe { (*q).q_next };
+        if next.is_null() {
+            world::anomaly("canputnext at the end of a stream");
+            return 0;
+        }
+        canput(next)
+    })
 }
 
 /// illumos `bcanputnext`.
 #[unsafe(no_mangle)]
 pub extern "C" fn bcanputnext(q: *mut queue_t, pri: u8) -> c_int {
-    if !check_q(q, "bcanputnext") {
-        return 0;
-    }
-    // SAFETY: validated above.
-    let next = unsafe { (*q).q_next };
-    bcanput(next, pri)
+    locked(|| {
+        if !check_q(q, "bcanputnext") {
+            return 0;
+        }
+        // SAFETY: validated above.
+        let next = unsafe { (*q).q_next };
+        bcanput(next, pri)
+    })
 }
 
-/// Calls `q`'s own put procedure (illumos `put`).
+/// Calls `q`'s own put procedure (illumos `put`), with a claim on its pair
+/// (taken here).
 pub(crate) fn put_impl(q: *mut queue_t, mp: *mut mblk_t) {
+    locked(|| {
+        // SAFETY: callers pass a simulator queue.
+        unsafe { (*pair_of(q)).active += 1 }
+    });
+    put_claimed(q, mp)
+}
+
+/// Calls `q`'s put procedure; the caller took a claim on its pair (under the
+/// same hold of the world lock in which it chose `q`), released here.
+fn put_claimed(q: *mut queue_t, mp: *mut mblk_t) {
+    world::assert_unlocked("calling a put procedure");
     // SAFETY: callers pass a simulator queue.
     let putp = unsafe { (*(*q).q_qinfo).qi_putp };
     match putp {
@@ -1095,6 +1241,36 @@ pub(crate) fn put_impl(q: *mut queue_t, mp: *mut mblk_t) {
             freemsg_impl(mp);
         }
     }
+    locked(|| {
+        // SAFETY: as above; the pair stays allocated (pairs are only
+        // retired, never freed, while the world lives).
+        unsafe { (*pair_of(q)).active -= 1 }
+    });
+    world::bump_events();
+}
+
+/// A stream head's `putnext` down: like [`putnext`], but a queue found
+/// unlinked (multi-threaded: the driver's qprocsoff won the race) drops the
+/// message instead of recording an anomaly.
+pub(crate) fn putnext_or_drop(q: *mut queue_t, mp: *mut mblk_t) {
+    if world::is_mt() {
+        // SAFETY: `q` is a head write queue of a live stream.
+        let claimed = locked(|| unsafe {
+            let nq = (*q).q_next;
+            if nq.is_null() {
+                None
+            } else {
+                (*pair_of(nq)).active += 1;
+                Some(nq)
+            }
+        });
+        match claimed {
+            Some(nq) => put_claimed(nq, mp),
+            None => freemsg_impl(mp),
+        }
+        return;
+    }
+    putnext(q, mp)
 }
 
 /// illumos `putnext`: calls the next queue's put procedure synchronously.
@@ -1108,26 +1284,38 @@ pub extern "C" fn putnext(q: *mut queue_t, mp: *mut mblk_t) {
         world::anomaly(format!("putnext of a message that is not live ({mp:p})"));
         return;
     }
-    // SAFETY: validated above.
-    unsafe {
+    // SAFETY: validated above; q_next is read and the next pair claimed
+    // under one hold of the world lock, so a qprocsoff of that pair either
+    // happened before (q_next is NULL) or waits for the claim.
+    let nq = locked(|| unsafe {
         if !(*mp).b_next.is_null() || !(*mp).b_prev.is_null() {
             world::anomaly(format!("putnext of a message still on a queue ({mp:p})"));
-            return;
+            return None;
         }
         if (*q).q_flag & QWCLOSE as u32 != 0 && (*pair_of(q)).dead {
             world::anomaly("putnext from a queue that was freed");
             freemsg_impl(mp);
-            return;
+            return None;
         }
         let nq = (*q).q_next;
         if nq.is_null() {
+            let side = if (*q).q_flag & QREADR_U != 0 {
+                "read"
+            } else {
+                "write"
+            };
             world::anomaly(format!(
-                "putnext past the end of a stream (queue not linked: before qprocson or after qprocsoff) ({q:p})"
+                "putnext past the end of a stream (queue not linked: before qprocson or after qprocsoff) ({q:p}, {} {side} side)",
+                (*pair_of(q)).name
             ));
             freemsg_impl(mp);
-            return;
+            return None;
         }
-        put_impl(nq, mp);
+        (*pair_of(nq)).active += 1;
+        Some(nq)
+    });
+    if let Some(nq) = nq {
+        put_claimed(nq, mp);
     }
 }
 
@@ -1153,11 +1341,13 @@ pub extern "C" fn qreply(q: *mut queue_t, mp: *mut mblk_t) {
 /// illumos `qenable`.
 #[unsafe(no_mangle)]
 pub extern "C" fn qenable(q: *mut queue_t) {
-    if !check_q(q, "qenable") {
-        return;
-    }
-    // SAFETY: validated above.
-    unsafe { qenable_impl(q) }
+    locked(|| {
+        if !check_q(q, "qenable") {
+            return;
+        }
+        // SAFETY: validated above.
+        unsafe { qenable_impl(q) }
+    })
 }
 
 fn ctl_common(q: *mut queue_t, type_: c_int, param: Option<u8>, next: bool) -> c_int {
@@ -1213,33 +1403,35 @@ pub extern "C" fn putctl1(q: *mut queue_t, type_: c_int, param: c_int) -> c_int 
 /// if the next queue with a service procedure wants to be written.
 #[unsafe(no_mangle)]
 pub extern "C" fn qprocson(q: *mut queue_t) {
-    if !check_q(q, "qprocson") {
-        return;
-    }
-    // SAFETY: validated above.
-    unsafe {
-        if (*q).q_flag & QREADR_U == 0 {
-            world::anomaly("qprocson must be given the read queue");
-        }
-        let p = pair_of(q);
-        if (*p).linked {
+    locked(|| {
+        if !check_q(q, "qprocson") {
             return;
         }
-        if (*p).dead {
-            world::anomaly("qprocson on a freed pair");
-            return;
-        }
-        (*p).linked = true;
-        (*p).rq.q_flag &= !(QWCLOSE as u32);
-        (*p).wq.q_flag &= !(QWCLOSE as u32);
-        relink((*p).stream);
-        for side in [&raw mut (*p).rq, &raw mut (*p).wq] {
-            let next = (*side).q_next;
-            if !next.is_null() && (*(*next).q_nfsrv).q_flag & QWANTW as u32 != 0 {
-                qenable_impl(side);
+        // SAFETY: validated above.
+        unsafe {
+            if (*q).q_flag & QREADR_U == 0 {
+                world::anomaly("qprocson must be given the read queue");
+            }
+            let p = pair_of(q);
+            if (*p).linked {
+                return;
+            }
+            if (*p).dead {
+                world::anomaly("qprocson on a freed pair");
+                return;
+            }
+            (*p).linked = true;
+            (*p).rq.q_flag &= !(QWCLOSE as u32);
+            (*p).wq.q_flag &= !(QWCLOSE as u32);
+            relink((*p).stream);
+            for side in [&raw mut (*p).rq, &raw mut (*p).wq] {
+                let next = (*side).q_next;
+                if !next.is_null() && (*(*next).q_nfsrv).q_flag & QWANTW as u32 != 0 {
+                    qenable_impl(side);
+                }
             }
         }
-    }
+    })
 }
 
 /// illumos `qprocsoff`: returns at once if `QWCLOSE` is set; otherwise sets
@@ -1251,22 +1443,56 @@ pub extern "C" fn qprocsoff(q: *mut queue_t) {
         return;
     }
     // SAFETY: validated above.
-    unsafe {
-        if (*q).q_flag & QREADR_U == 0 {
-            world::anomaly("qprocsoff must be given the read queue");
+    let p = unsafe { pair_of(q) };
+    let mt = world::is_mt();
+    let done = locked(|| {
+        // SAFETY: validated above.
+        unsafe {
+            if (*q).q_flag & QREADR_U == 0 {
+                world::anomaly("qprocsoff must be given the read queue");
+            }
+            if (*p).rq.q_flag & QWCLOSE as u32 != 0 {
+                return true;
+            }
+            (*p).rq.q_flag |= QWCLOSE as u32;
+            (*p).wq.q_flag |= QWCLOSE as u32;
+            false
         }
-        let p = pair_of(q);
-        if (*p).rq.q_flag & QWCLOSE as u32 != 0 {
-            return;
-        }
-        (*p).rq.q_flag |= QWCLOSE as u32;
-        (*p).wq.q_flag |= QWCLOSE as u32;
-        if (*p).linked {
-            (*p).linked = false;
-            relink((*p).stream);
-        }
+    });
+    if done {
+        return;
     }
+    // Multi-threaded, as illumos does (disable_svc, then removeq): QWCLOSE
+    // stops new service runs; wait for the running ones (and for running
+    // put procedures) before unlinking, then again for put procedures that
+    // started meanwhile. Nothing of the pair runs after the return.
+    let wait = |stage: &str| {
+        if mt && !wait_pair_idle(p, "qprocsoff", QPROCSOFF_LIMIT) {
+            world::anomaly(format!(
+                "qprocsoff({q:p}) waited {} s for running put/service procedures ({stage})",
+                QPROCSOFF_LIMIT.as_secs()
+            ));
+        }
+    };
+    if mt {
+        world::set_activity(|| format!("qprocsoff({q:p}): waiting for running procedures"));
+    }
+    wait("before unlinking");
+    locked(|| {
+        // SAFETY: validated above.
+        unsafe {
+            if (*p).linked {
+                (*p).linked = false;
+                relink((*p).stream);
+            }
+        }
+    });
+    wait("after unlinking");
 }
+
+/// How long `qprocsoff` waits for running procedures before it gives up
+/// with an anomaly (multi-threaded mode).
+const QPROCSOFF_LIMIT: Duration = Duration::from_secs(20);
 
 /// Records a note in the trace of the current world.
 pub(crate) fn note(s: impl Into<String>) {
@@ -1278,14 +1504,16 @@ pub(crate) fn note(s: impl Into<String>) {
 /// # Safety
 /// `q` must be valid.
 pub(crate) unsafe fn msg_count(q: *const queue_t) -> usize {
-    let mut n = 0;
-    // SAFETY: the caller guarantees a valid queue with a valid list.
-    unsafe {
-        let mut m = (*q).q_first;
-        while !m.is_null() {
-            n += 1;
-            m = (*m).b_next;
+    locked(|| {
+        let mut n = 0;
+        // SAFETY: the caller guarantees a valid queue with a valid list.
+        unsafe {
+            let mut m = (*q).q_first;
+            while !m.is_null() {
+                n += 1;
+                m = (*m).b_next;
+            }
         }
-    }
-    n
+        n
+    })
 }
