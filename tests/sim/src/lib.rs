@@ -42,7 +42,8 @@
 //!   non-clone open of a ptm minor), [`World::push_manager_as_module`];
 //! * data: [`World::write`], [`World::write_band`] (putpmsg), [`World::read`];
 //! * control: [`World::ioctl`] (`I_STR`), [`World::ioctl_blocks`] (payload
-//!   split over several blocks), [`World::tty_ioctl`] (a transparent tty
+//!   split over several blocks), [`World::ioctl_chain`] (the same, empty
+//!   blocks kept), [`World::tty_ioctl`] (a transparent tty
 //!   ioctl such as `TIOCGWINSZ`), [`World::flush`] (`I_FLUSH`),
 //!   [`World::flush_band`] (`I_FLUSHBAND`), [`World::inject_down`] (a raw
 //!   message sent down from a stream head, e.g. `M_READ`), [`World::poll`];
@@ -1207,6 +1208,23 @@ impl World {
     /// Like [`World::ioctl`], with the payload split over several message
     /// blocks (an empty list, or all-empty parts, sends no data block).
     pub fn ioctl_blocks(&mut self, fd: Fd, cmd: i32, parts: &[&[u8]]) -> Result<IocReply, Errno> {
+        self.ioctl_str(fd, cmd, parts, false)
+    }
+
+    /// Like [`World::ioctl_blocks`], but every part becomes a block, empty
+    /// ones included (`&[&[]]` sends one zero-length data block): the chain
+    /// a module above the driver could build, which no stream head sends.
+    pub fn ioctl_chain(&mut self, fd: Fd, cmd: i32, parts: &[&[u8]]) -> Result<IocReply, Errno> {
+        self.ioctl_str(fd, cmd, parts, true)
+    }
+
+    fn ioctl_str(
+        &mut self,
+        fd: Fd,
+        cmd: i32,
+        parts: &[&[u8]],
+        keep_empty: bool,
+    ) -> Result<IocReply, Errno> {
         self.op(|_| {
             let r = (|| {
                 let (sid, _) = Self::lookup(fd)?;
@@ -1216,7 +1234,7 @@ impl World {
                 if let Some(e) = Self::stream_err(sid, sd::STRHUP) {
                     return Err(e);
                 }
-                Self::strdoioctl(sid, cmd, parts, IocKind::Str)
+                Self::strdoioctl(sid, cmd, parts, IocKind::Str, keep_empty)
             })();
             let len: usize = parts.iter().map(|p| p.len()).sum();
             Self::sys(
@@ -1239,7 +1257,7 @@ impl World {
                 if let Some(e) = Self::stream_err(sid, sd::STRHUP) {
                     return Err(e);
                 }
-                Self::strdoioctl(sid, cmd, &[payload], IocKind::Tty)
+                Self::strdoioctl(sid, cmd, &[payload], IocKind::Tty, false)
             })();
             Self::sys(
                 format!("ioctl(fd{}, {})", fd.0, ioctl_name(cmd)),
@@ -1249,7 +1267,13 @@ impl World {
         })
     }
 
-    fn strdoioctl(sid: usize, cmd: i32, parts: &[&[u8]], kind: IocKind) -> Result<IocReply, Errno> {
+    fn strdoioctl(
+        sid: usize,
+        cmd: i32,
+        parts: &[&[u8]],
+        kind: IocKind,
+        keep_empty: bool,
+    ) -> Result<IocReply, Errno> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total > STRMSGSZ {
             return Err(Errno::EINVAL);
@@ -1277,9 +1301,9 @@ impl World {
                 },
             );
             (*mp).b_wptr = (*mp).b_wptr.add(std::mem::size_of::<iocblk>());
-            if total > 0 {
+            if total > 0 || keep_empty {
                 let mut tail = mp;
-                for part in parts.iter().filter(|p| !p.is_empty()) {
+                for part in parts.iter().filter(|p| keep_empty || !p.is_empty()) {
                     let b = msg::alloc(part.len(), false);
                     ptr::copy_nonoverlapping(part.as_ptr(), (*b).b_wptr, part.len());
                     (*b).b_wptr = (*b).b_wptr.add(part.len());
@@ -1391,7 +1415,7 @@ impl World {
                 // SAFETY: the head pair of a live stream.
                 queue::putnext(unsafe { &mut (*head).wq }, mp);
                 queue::run_services(Some(sid), true);
-                let _ = Self::strdoioctl(sid, -1, &[], IocKind::Str);
+                let _ = Self::strdoioctl(sid, -1, &[], IocKind::Str, false);
                 queue::run_services(Some(sid), false);
                 Ok(())
             })();
