@@ -291,8 +291,16 @@ fn finish_after_manager_close(
 }
 
 /// The manager's end after the last subsidiary close: every record the
-/// subsidiary wrote (gaps only for flushes), then a zero-length read within
-/// the time bound; then close it.
+/// subsidiary wrote (gaps only for flushes), each exactly once, then a
+/// zero-length read within the time bound; then close it.
+///
+/// The records still in flight when the subsidiary closed may arrive out of
+/// order: pts's close routine drains its write queue with getq/putnext
+/// while its service procedure, which only stops at qprocsoff, may be
+/// forwarding from the same queue on another thread (pts is D_MP, so
+/// nothing serialises the two). The pair is no longer open then, so order
+/// is not required; completeness and uniqueness still are: the drained
+/// records are sorted before the same check is applied.
 fn finish_after_subsidiary_close(
     w: &mut World,
     sh: &Shared,
@@ -302,10 +310,27 @@ fn finish_after_subsidiary_close(
 ) -> Result<(), String> {
     let fd = m.fd.expect("manager open");
     let start = Instant::now();
+    let mut drained: Vec<u8> = Vec::new();
     loop {
         match w.read(fd, 64 * REC) {
-            Ok(v) if v.is_empty() => break,
-            Ok(v) => check_records(sh, slot, idx, 0, m, &v, false)?,
+            Ok(v) if v.is_empty() => {
+                if !drained.len().is_multiple_of(REC) {
+                    return Err(format!(
+                        "slot {idx} manager: read {} bytes after close, not whole records",
+                        drained.len()
+                    ));
+                }
+                let seq = |r: &&[u8]| u32::from_le_bytes(r[8..12].try_into().unwrap());
+                let mut recs: Vec<&[u8]> = drained.chunks(REC).collect();
+                let in_order = recs.is_sorted_by_key(seq);
+                recs.sort_by_key(seq);
+                if !in_order {
+                    sh.count("reordered while the subsidiary closed");
+                }
+                check_records(sh, slot, idx, 0, m, &recs.concat(), false)?;
+                break;
+            }
+            Ok(v) => drained.extend_from_slice(&v),
             Err(Errno::EAGAIN) => {
                 if start.elapsed() > SIGNAL_WAIT {
                     return Err(format!(
@@ -665,19 +690,23 @@ fn bounded() -> Config {
     }
 }
 
-// The bounded runs are opt-in for now (`make stress`, or `PTM_STRESS=1`
-// with `--include-ignored`): about 1 run in 15 still fails on a data-order
-// check, from an interleaving in the simulator's own pts model (ptsclose
-// draining the pts write queue while a worker runs ptswsrv on it), not in
-// the driver under test; see the report of issue 5 item 2.
+// The bounded runs are opt-in for now (`make stress`, or
+// `--include-ignored`). Records reordered while a subsidiary closes are
+// accepted (see finish_after_subsidiary_close), but on a loaded 2-core
+// machine about a third of seeds still fail, for both drivers alike: the
+// test's own expectations race with legitimate outcomes (a manager write
+// that loses the race with the last subsidiary close gets the permanent
+// EINVAL write error, as ptm.c intends), and its 15 s ioctl and
+// zero-length-read bounds are too tight under load. Until the expectations
+// model those races, they would make CI flaky.
 #[test]
-#[ignore = "opt-in until the pts close/service interleaving is settled; run by `make stress`"]
+#[ignore = "opt-in until the expectations model close races; run by `make stress`"]
 fn stress_rust_driver() {
     run(ptm_sim::rust_driver().expect("Rust driver"), &bounded());
 }
 
 #[test]
-#[ignore = "opt-in until the pts close/service interleaving is settled; run by `make stress`"]
+#[ignore = "opt-in until the expectations model close races; run by `make stress`"]
 fn stress_c_oracle() {
     let Some(v) = ptm_sim::require_c_oracle("stress_c_oracle") else {
         return;
