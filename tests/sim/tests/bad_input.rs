@@ -169,8 +169,7 @@ impl Runner {
                 Ok(t) => match &first {
                     None => first = Some((v.name, t)),
                     Some((n0, t0)) => {
-                        if *t0 != t {
-                            let d = trace_diff(n0, t0, v.name, &t);
+                        if let Some(d) = trace_diff(n0, t0, v.name, &t) {
                             self.fail(format!("{name}: DIVERGENCE {d}"));
                         }
                     }
@@ -240,20 +239,6 @@ fn run_variant(v: Variant, f: &Case) -> Result<Vec<String>, String> {
 
 fn tail(lines: &[String], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn trace_diff(n0: &str, t0: &[String], n1: &str, t1: &[String]) -> String {
-    let i = t0
-        .iter()
-        .zip(t1.iter())
-        .position(|(a, b)| a != b)
-        .unwrap_or(t0.len().min(t1.len()));
-    let lo = i.saturating_sub(6);
-    format!(
-        "traces of [{n0}] and [{n1}] differ at line {i}\n--- {n0} ---\n{}\n--- {n1} ---\n{}",
-        t0[lo..(i + 4).min(t0.len())].join("\n"),
-        t1[lo..(i + 4).min(t1.len())].join("\n")
-    )
 }
 
 // ---------------------------------------------------------------------

@@ -71,9 +71,11 @@ pub fn scenario_each(name: &str, f: impl Fn(&mut World)) {
     }
 }
 
-pub fn assert_traces_equal(name: &str, n0: &str, t0: &[String], n1: &str, t1: &[String]) {
+/// Where two traces first differ, with a few lines of context from each;
+/// `None` when they are equal.
+pub fn trace_diff(n0: &str, t0: &[String], n1: &str, t1: &[String]) -> Option<String> {
     if t0 == t1 {
-        return;
+        return None;
     }
     let i = t0
         .iter()
@@ -81,11 +83,17 @@ pub fn assert_traces_equal(name: &str, n0: &str, t0: &[String], n1: &str, t1: &[
         .position(|(a, b)| a != b)
         .unwrap_or(t0.len().min(t1.len()));
     let lo = i.saturating_sub(5);
-    panic!(
-        "{name}: traces of [{n0}] and [{n1}] differ at line {i}\n--- {n0} ---\n{}\n--- {n1} ---\n{}",
+    Some(format!(
+        "traces of [{n0}] and [{n1}] differ at line {i}\n--- {n0} ---\n{}\n--- {n1} ---\n{}",
         t0[lo..(i + 5).min(t0.len())].join("\n"),
         t1[lo..(i + 5).min(t1.len())].join("\n")
-    );
+    ))
+}
+
+pub fn assert_traces_equal(name: &str, n0: &str, t0: &[String], n1: &str, t1: &[String]) {
+    if let Some(diff) = trace_diff(n0, t0, n1, t1) {
+        panic!("{name}: {diff}");
+    }
 }
 
 /// Whether the running world runs the C `ptm.c` (the compiled-in reference
