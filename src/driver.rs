@@ -30,7 +30,9 @@
 //! with EINVAL.
 //!
 //! Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
-//! kernel and so is absent here; `ASSERT`s become early returns.
+//! kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
+//! invariants; here they are the documented safety preconditions of the
+//! entry-point glue (`PtTtys::of_open_stream`).
 
 use core::ffi::c_int;
 use core::mem::size_of;
