@@ -668,25 +668,42 @@ unsafe fn runservice(q: *mut queue_t) {
             (*q).q_flag |= QINSERVICE as u32;
             service_step(q)
         });
-        while let Some(f) = srv {
-            world::assert_unlocked("calling a service procedure");
-            f(q);
-            srv = locked(|| {
-                if (*q).q_flag & QENAB as u32 == 0 {
-                    return None;
-                }
-                (*q).q_flag &= !(QENAB as u32);
-                service_step(q)
-            });
-        }
-        locked(|| {
+        // The check for a new `QENAB` and the clearing of `QINSERVICE` must
+        // be one hold of the world lock (as in illumos, where both are under
+        // QLOCK): between two holds, a `qenable` on another thread would see
+        // `QINSERVICE`, set `QENAB` and leave the queue off the run queue
+        // for this loop to repeat -- which would already have decided to
+        // stop; the queue would then stay `QENAB` and never run again (every
+        // later `qenable` returns early on `QENAB`). The stress test found
+        // it: a forwarded ioctl's M_IOCNAK stuck on ptm's write queue, the
+        // subsidiary's TCGETS timing out with ETIME.
+        let finish = || {
             (*q).q_flag &= !((QINSERVICE | QBACK) as u32);
             let mut b = (*q).q_bandp;
             while !b.is_null() {
                 (*b).qb_flag &= !(QB_BACK as u32);
                 b = (*b).qb_next;
             }
-        });
+        };
+        if srv.is_none() {
+            locked(finish);
+        }
+        while let Some(f) = srv {
+            world::assert_unlocked("calling a service procedure");
+            f(q);
+            srv = locked(|| {
+                if (*q).q_flag & QENAB as u32 == 0 {
+                    finish();
+                    return None;
+                }
+                (*q).q_flag &= !(QENAB as u32);
+                let next = service_step(q);
+                if next.is_none() {
+                    finish();
+                }
+                next
+            });
+        }
         world::bump_events();
     }
 }
