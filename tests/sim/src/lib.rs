@@ -1332,12 +1332,19 @@ impl World {
                     !st.iocblk.is_null() || st.flags & (sd::STRDERR | sd::STWRERR | sd::STRHUP) != 0
                 })
             });
-            reply = world::with(|s| s.streams[sid].iocblk);
         }
-        world::with(|s| {
+        // Stop waiting and take the reply in one hold of the world lock: in
+        // the multi-threaded mode a reply may arrive after the wait ended
+        // (e.g. woken by a hangup, the subsidiary's queued ioctl is NAKed by
+        // ptswsrv once the manager has gone); looked at and cleared in two
+        // holds, that reply was dropped from `iocblk` without being freed
+        // (a leaked M_IOCNAK found by the stress test). A reply that made it
+        // before IOCWAIT was cleared is the ioctl's answer, as in illumos
+        // where strdoioctl takes `sd_iocblk` under `sd_lock`.
+        reply = world::with(|s| {
             let st = &mut s.streams[sid];
             st.flags &= !sd::IOCWAIT;
-            st.iocblk = ptr::null_mut();
+            std::mem::replace(&mut st.iocblk, ptr::null_mut())
         });
         if reply.is_null() {
             if let Some(e) = Self::stream_err(sid, sd::STRDERR | sd::STWRERR | sd::STRHUP) {
@@ -1773,6 +1780,26 @@ impl World {
         }
     }
 
+    /// The message blocks still allocated: (type, bytes, first 16 bytes),
+    /// for a leak report.
+    pub fn leaked_blocks(&self) -> Vec<(u8, usize, Vec<u8>)> {
+        let s = self.core.st.borrow();
+        let mut v: Vec<usize> = s.mblk_live.iter().copied().collect();
+        v.sort_unstable();
+        v.into_iter()
+            .map(|m| {
+                let mp = m as *const mblk_t;
+                // SAFETY: a live block of this world: it and its dblk are
+                // valid, and its data lies between b_rptr and b_wptr.
+                unsafe {
+                    let n = ((*mp).b_wptr as usize).saturating_sub((*mp).b_rptr as usize);
+                    let head = std::slice::from_raw_parts((*mp).b_rptr, n.min(16)).to_vec();
+                    ((*(*mp).b_datap).db_type, n, head)
+                }
+            })
+            .collect()
+    }
+
     /// The stream head read queue of `fd`'s stream.
     pub fn head_read_queue(&self, fd: Fd) -> Option<QueueInfo> {
         let s = self.core.st.borrow();
@@ -1816,7 +1843,8 @@ impl World {
         let name = self.variant.name;
         if !leaks.is_clean() || !anomalies.is_empty() {
             return Err(format!(
-                "[{name}] leaks: {leaks:?}; anomalies: {anomalies:#?}\ntrace:\n{}",
+                "[{name}] leaks: {leaks:?}; leaked blocks: {:?}; anomalies: {anomalies:#?}\ntrace:\n{}",
+                self.leaked_blocks(),
                 self.trace_lines().join("\n")
             ));
         }
