@@ -541,24 +541,13 @@ impl World {
             ),
         };
         let sid = world::with(|s| {
-            s.streams.push(Stream {
+            s.streams.push(Stream::new(
                 kind,
-                minor: None,
-                pairs: Vec::new(),
-                flags: 0,
-                rerror: 0,
-                werror: 0,
-                qn_maxpsz: 0,
-                iocid: 0,
-                iocblk: ptr::null_mut(),
-                svc: Default::default(),
-                refs: 0,
-                dead: false,
-                label: match kind {
+                match kind {
                     StreamKind::Manager => "ptmx(open failed)",
                     StreamKind::Subsidiary => "pts(open failed)",
                 },
-            });
+            ));
             s.streams.len() - 1
         });
         // SAFETY: the qinits are valid statics (the head's and pts's) or the
@@ -1908,21 +1897,7 @@ impl World {
     pub fn scratch_pair(&mut self, srv: bool, hiwat: usize, lowat: usize) -> *mut queue_t {
         self.op(|_| {
             let sid = world::with(|s| {
-                s.streams.push(Stream {
-                    kind: StreamKind::Manager,
-                    minor: None,
-                    pairs: Vec::new(),
-                    flags: 0,
-                    rerror: 0,
-                    werror: 0,
-                    qn_maxpsz: 0,
-                    iocid: 0,
-                    iocblk: ptr::null_mut(),
-                    svc: Default::default(),
-                    refs: 0,
-                    dead: false,
-                    label: "scratch",
-                });
+                s.streams.push(Stream::new(StreamKind::Manager, "scratch"));
                 s.streams.len() - 1
             });
             let qi = if srv {

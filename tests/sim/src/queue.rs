@@ -268,6 +268,29 @@ unsafe fn enqueue(q: *mut queue_t, bp: *mut mblk_t, back: bool) -> c_int {
             (*tmp).b_next = bp;
             (*q).q_last = bp;
         };
+        // A normal message among the normal ones, by band: after every
+        // high-priority message and every message of a higher band; after
+        // those of its own band for putq, ahead of them for putbq.
+        let insert_by_band = |ahead_of_own_band: bool| {
+            let last = (*q).q_last;
+            let after_last = if ahead_of_own_band {
+                band < (*last).b_band
+            } else {
+                band <= (*last).b_band
+            };
+            if mcls < queclass(last) || after_last {
+                append();
+            } else {
+                let mut tmp = (*q).q_first;
+                while mtype(tmp) as c_int >= QPCTL {
+                    tmp = (*tmp).b_next;
+                }
+                while (*tmp).b_band > band || (!ahead_of_own_band && (*tmp).b_band == band) {
+                    tmp = (*tmp).b_next;
+                }
+                insert_before(tmp);
+            }
+        };
 
         if first.is_null() || (back && mcls == QPCTL) {
             // Empty queue, or putbq of a high-priority message: the front.
@@ -308,19 +331,7 @@ unsafe fn enqueue(q: *mut queue_t, bp: *mut mblk_t, back: bool) -> c_int {
                     (*bp).b_prev = tmp;
                     (*tmp).b_next = bp;
                 } else {
-                    let last = (*q).q_last;
-                    if mcls < queclass(last) || band <= (*last).b_band {
-                        append();
-                    } else {
-                        let mut tmp = (*q).q_first;
-                        while mtype(tmp) as c_int >= QPCTL {
-                            tmp = (*tmp).b_next;
-                        }
-                        while (*tmp).b_band >= band {
-                            tmp = (*tmp).b_next;
-                        }
-                        insert_before(tmp);
-                    }
+                    insert_by_band(false);
                     (*qbp).qb_first = bp;
                 }
                 (*qbp).qb_last = bp;
@@ -331,38 +342,14 @@ unsafe fn enqueue(q: *mut queue_t, bp: *mut mblk_t, back: bool) -> c_int {
             if !tmp.is_null() {
                 insert_before(tmp);
             } else {
-                let last = (*q).q_last;
-                if mcls < queclass(last) || band < (*last).b_band {
-                    append();
-                } else {
-                    let mut tmp = (*q).q_first;
-                    while mtype(tmp) as c_int >= QPCTL {
-                        tmp = (*tmp).b_next;
-                    }
-                    while (*tmp).b_band > band {
-                        tmp = (*tmp).b_next;
-                    }
-                    insert_before(tmp);
-                }
+                insert_by_band(true);
                 (*qbp).qb_last = bp;
             }
             (*qbp).qb_first = bp;
         } else {
             // putbq of a band-0 normal message: after high-priority and
             // banded messages, ahead of the other band-0 messages.
-            let last = (*q).q_last;
-            if mcls < queclass(last) || band < (*last).b_band {
-                append();
-            } else {
-                let mut tmp = (*q).q_first;
-                while mtype(tmp) as c_int >= QPCTL {
-                    tmp = (*tmp).b_next;
-                }
-                while (*tmp).b_band > band {
-                    tmp = (*tmp).b_next;
-                }
-                insert_before(tmp);
-            }
+            insert_by_band(true);
         }
 
         let (bytes, blocks) = cont_len(bp);

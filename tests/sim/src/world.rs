@@ -93,6 +93,28 @@ pub(crate) struct Stream {
     pub label: &'static str,
 }
 
+impl Stream {
+    /// A new stream of `kind`, with no queues yet, no minor, no errors and
+    /// no references; `label` names it until it has a minor.
+    pub fn new(kind: StreamKind, label: &'static str) -> Stream {
+        Stream {
+            kind,
+            minor: None,
+            pairs: Vec::new(),
+            flags: 0,
+            rerror: 0,
+            werror: 0,
+            qn_maxpsz: 0,
+            iocid: 0,
+            iocblk: ptr::null_mut(),
+            svc: Default::default(),
+            refs: 0,
+            dead: false,
+            label,
+        }
+    }
+}
+
 /// A credential handed out as an opaque `cred_t *`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cred {
