@@ -192,6 +192,30 @@ unsafe fn head_unlinked(q: *mut queue_t) -> bool {
     unsafe { (*q.add(1)).q_next.is_null() }
 }
 
+/// One side's byte of a two-byte `M_ERROR`: NOERROR leaves that side
+/// alone, 0 clears its error, anything else sets it (flag `err_flag`,
+/// errno saved in `saved`). Returns the flush bit to loop back for that side
+/// (`flush`, or 0) and the same bit if the error was already set.
+fn apply_error_byte(
+    flags: &mut u32,
+    saved: &mut i32,
+    byte: u8,
+    err_flag: u32,
+    flush: u8,
+) -> (u8, u8) {
+    if byte == NOERROR {
+        return (0, 0);
+    }
+    *saved = i32::from(byte);
+    if byte == 0 {
+        *flags &= !err_flag;
+        return (0, 0);
+    }
+    let already = if *flags & err_flag != 0 { flush } else { 0 };
+    *flags |= err_flag;
+    (flush, already)
+}
+
 unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Option<*mut mblk_t> {
     // SAFETY: `q` is a stream head read queue and `bp` a live message; all
     // reads of the message are within its first block's bounds.
@@ -205,33 +229,21 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Optio
                     let b1 = *(*bp).b_rptr.add(1);
                     let (rw, already) = world::with(|s| {
                         let st = &mut s.streams[sid];
-                        let mut rw = 0u8;
-                        let mut already = 0u8;
-                        if b0 != NOERROR {
-                            if b0 != 0 {
-                                if st.flags & sd::STRDERR != 0 {
-                                    already |= FLUSHR as u8;
-                                }
-                                st.flags |= sd::STRDERR;
-                                rw |= FLUSHR as u8;
-                            } else {
-                                st.flags &= !sd::STRDERR;
-                            }
-                            st.rerror = b0 as i32;
-                        }
-                        if b1 != NOERROR {
-                            if b1 != 0 {
-                                if st.flags & sd::STWRERR != 0 {
-                                    already |= FLUSHW as u8;
-                                }
-                                st.flags |= sd::STWRERR;
-                                rw |= FLUSHW as u8;
-                            } else {
-                                st.flags &= !sd::STWRERR;
-                            }
-                            st.werror = b1 as i32;
-                        }
-                        (rw, already)
+                        let (r, r_set) = apply_error_byte(
+                            &mut st.flags,
+                            &mut st.rerror,
+                            b0,
+                            sd::STRDERR,
+                            FLUSHR as u8,
+                        );
+                        let (w, w_set) = apply_error_byte(
+                            &mut st.flags,
+                            &mut st.werror,
+                            b1,
+                            sd::STWRERR,
+                            FLUSHW as u8,
+                        );
+                        (r | w, r_set | w_set)
                     });
                     (*bp).b_rptr = (*bp).b_rptr.add(1);
                     if rw == 0 || already == rw {

@@ -509,6 +509,17 @@ impl World {
         world::with(|s| *s.streams[sid].pairs.last().expect("driver pair"))
     }
 
+    /// What `strioctl` checks before sending an ioctl down: a stream error
+    /// first (its errno), then a hangup (ENXIO).
+    fn ioctl_preflight(sid: usize) -> Result<(), Errno> {
+        match Self::stream_err(sid, sd::STRDERR | sd::STWRERR)
+            .or_else(|| Self::stream_err(sid, sd::STRHUP))
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     fn stream_err(sid: usize, mask: u32) -> Option<Errno> {
         world::with(|s| {
             let st = &s.streams[sid];
@@ -1217,12 +1228,7 @@ impl World {
         self.op(|_| {
             let r = (|| {
                 let (sid, _) = Self::lookup(fd)?;
-                if let Some(e) = Self::stream_err(sid, sd::STRDERR | sd::STWRERR) {
-                    return Err(e);
-                }
-                if let Some(e) = Self::stream_err(sid, sd::STRHUP) {
-                    return Err(e);
-                }
+                Self::ioctl_preflight(sid)?;
                 Self::strdoioctl(sid, cmd, parts, IocKind::Str, keep_empty)
             })();
             let len: usize = parts.iter().map(|p| p.len()).sum();
@@ -1240,12 +1246,7 @@ impl World {
         self.op(|_| {
             let r = (|| {
                 let (sid, _) = Self::lookup(fd)?;
-                if let Some(e) = Self::stream_err(sid, sd::STRDERR | sd::STWRERR) {
-                    return Err(e);
-                }
-                if let Some(e) = Self::stream_err(sid, sd::STRHUP) {
-                    return Err(e);
-                }
+                Self::ioctl_preflight(sid)?;
                 Self::strdoioctl(sid, cmd, &[payload], IocKind::Tty, false)
             })();
             Self::sys(
