@@ -3,7 +3,7 @@
 //! entry points `_init`, `_fini` and `_info`, the DDI entry points attach,
 //! detach and getinfo, and the `extern "C"` trampolines the STREAMS
 //! framework calls, which turn raw pointers into the `ddi` types and call
-//! the driver logic in [`crate::driver`].
+//! the driver logic in `crate::driver`.
 //!
 //! The tables are laid out exactly as the C driver's (`DDI_DEFINE_STREAM_OPS`
 //! with `D_MP`). Every table lives in `.data`, as in the C object: the
@@ -322,7 +322,7 @@ unsafe extern "C" fn ptm_devinfo(
     sys::DDI_SUCCESS
 }
 
-/// qi_qopen: the framework's call into [`driver::ptmopen`].
+/// qi_qopen: the framework's call into `driver::ptmopen`.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmopen(
     rqp: *mut queue_t,
@@ -337,7 +337,7 @@ unsafe extern "C" fn ptmopen(
     driver::ptmopen(rqp, devp, oflag, sflag)
 }
 
-/// qi_qclose: the framework's call into [`driver::ptmclose`].
+/// qi_qclose: the framework's call into `driver::ptmclose`.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmclose(rqp: *mut queue_t, _flag: c_int, _credp: *mut cred_t) -> c_int {
     // SAFETY: the framework passes our read queue, valid for the close.
@@ -348,7 +348,7 @@ unsafe extern "C" fn ptmclose(rqp: *mut queue_t, _flag: c_int, _credp: *mut cred
     driver::ptmclose(rqp, ptmp)
 }
 
-/// qi_putp of the write side: the framework's call into [`driver::ptmwput`].
+/// qi_putp of the write side: the framework's call into `driver::ptmwput`.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmwput(qp: *mut queue_t, mp: *mut mblk_t) -> c_int {
     // SAFETY: the framework passes our write queue, valid for the call, and
@@ -360,7 +360,7 @@ unsafe extern "C" fn ptmwput(qp: *mut queue_t, mp: *mut mblk_t) -> c_int {
     driver::ptmwput(qp, &ptmp, mp)
 }
 
-/// qi_srvp of the read side: the framework's call into [`driver::ptmrsrv`].
+/// qi_srvp of the read side: the framework's call into `driver::ptmrsrv`.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmrsrv(qp: *mut queue_t) -> c_int {
     // SAFETY: the framework passes our read queue, valid for the call.
@@ -370,7 +370,7 @@ unsafe extern "C" fn ptmrsrv(qp: *mut queue_t) -> c_int {
     driver::ptmrsrv(&ptmp)
 }
 
-/// qi_srvp of the write side: the framework's call into [`driver::ptmwsrv`].
+/// qi_srvp of the write side: the framework's call into `driver::ptmwsrv`.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ptmwsrv(qp: *mut queue_t) -> c_int {
     // SAFETY: the framework passes our write queue, valid for the call.

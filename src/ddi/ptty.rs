@@ -62,27 +62,17 @@ impl PtTtys {
         NonNull::new(unsafe { sys::pt_ttys_alloc() }).map(|p| PtTtys { p })
     }
 
-    /// The pty of an open manager stream, from its queue's `q_ptr`.
-    ///
-    /// # Safety
-    ///
-    /// `q` must be a queue of this driver's manager stream, whose `q_ptr`
-    /// is NULL or the pty stored by a successful open and not yet closed;
-    /// and the returned handle must not be closed unless by the close
-    /// routine of that stream.
-    pub unsafe fn from_queue(q: Queue<'_>) -> Option<PtTtys> {
-        NonNull::new(q.private().cast::<sys::pt_ttys>()).map(|p| PtTtys { p })
-    }
-
     /// The pty of an open manager stream, from its queue's `q_ptr`, for the
     /// procedures the framework calls on an open stream.
     ///
     /// # Safety
     ///
-    /// As for [`from_queue`](Self::from_queue), and `q_ptr` must be set:
-    /// which it is from before ptmopen's `qprocson` until after ptmclose's
+    /// `q` must be a queue of this driver's manager stream whose `q_ptr`
+    /// holds the pty stored by a successful open and not yet closed -- as it
+    /// does from before ptmopen's `qprocson` until after ptmclose's
     /// `qprocsoff`, i.e. whenever the framework can call a put, service or
-    /// close procedure of the stream.
+    /// close procedure of the stream. The handle must not be closed unless
+    /// by that stream's close routine.
     pub unsafe fn of_open_stream(q: Queue<'_>) -> PtTtys {
         PtTtys {
             // SAFETY: the caller guarantees q_ptr is set (not NULL).
