@@ -1,0 +1,156 @@
+//! Running scenarios: each against every variant of a backend, traces
+//! compared, leaks and anomalies checked; and the test-binary main that
+//! runs a list of tests on one backend.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::api::{Backend, Pty, Variant};
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        "(non-string panic)".into()
+    }
+}
+
+/// Runs `f` in a fresh world of `v`, then `finish()`; returns the trace.
+/// A failure names the backend, the variant and the scenario, and prints
+/// the trace so far.
+pub fn run_one(b: &dyn Backend, name: &str, v: Variant, f: &dyn Fn(&mut dyn Pty)) -> Vec<String> {
+    let tag = format!("[{} world, {}] {name}", b.name(), v.name);
+    let mut w = b
+        .world(v)
+        .unwrap_or_else(|e| panic!("{tag}: load failed: {e}"));
+    let r = catch_unwind(AssertUnwindSafe(|| f(&mut *w)));
+    if let Err(p) = r {
+        let text = panic_text(&p);
+        eprintln!(
+            "{tag} failed: {text}\n--- trace ---\n{}\n--- anomalies ---\n{:#?}",
+            w.trace_lines().join("\n"),
+            w.anomalies()
+        );
+        drop(w);
+        resume_unwind(Box::new(format!("{tag}: {text}")));
+    }
+    match w.finish() {
+        Ok(rep) => rep.trace,
+        Err(e) => panic!("{tag}: {e}"),
+    }
+}
+
+fn variants_or_skip(b: &dyn Backend, name: &str) -> Vec<Variant> {
+    let vs = b.variants();
+    if vs.is_empty() {
+        println!("SKIPPED: no driver variant in this build ({name})");
+    }
+    vs
+}
+
+/// A scenario whose outcome must be the same for every variant: each
+/// variant runs it, and the traces of all variants must be identical.
+pub fn scenario(b: &dyn Backend, name: &str, f: impl Fn(&mut dyn Pty)) {
+    let vs = variants_or_skip(b, name);
+    if !vs.iter().any(Variant::is_c_ptm) {
+        println!("SKIPPED: PTM_REFERENCE_C not set (C-oracle run and trace comparison of {name})");
+    }
+    let mut first: Option<(&'static str, Vec<String>)> = None;
+    for v in vs {
+        let t = run_one(b, name, v, &f);
+        match &first {
+            None => first = Some((v.name, t)),
+            Some((n0, t0)) => assert_traces_equal(name, n0, t0, v.name, &t),
+        }
+    }
+}
+
+/// A scenario where the variants deliberately differ: run for each
+/// variant, no trace comparison.
+pub fn scenario_each(b: &dyn Backend, name: &str, f: impl Fn(&mut dyn Pty)) {
+    for v in variants_or_skip(b, name) {
+        run_one(b, name, v, &f);
+    }
+}
+
+/// Where two traces first differ, with a few lines of context from each;
+/// `None` when they are equal.
+pub fn trace_diff(n0: &str, t0: &[String], n1: &str, t1: &[String]) -> Option<String> {
+    if t0 == t1 {
+        return None;
+    }
+    let i = t0.iter().zip(t1).take_while(|(a, b)| a == b).count();
+    let from = i.saturating_sub(3);
+    let show = |t: &[String]| -> String {
+        t.iter()
+            .enumerate()
+            .skip(from)
+            .take(12)
+            .map(|(k, l)| format!("{}{k:4} {l}", if k == i { ">" } else { " " }))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Some(format!(
+        "traces differ at line {i} ({} vs {} lines)\n--- {n0} ---\n{}\n--- {n1} ---\n{}",
+        t0.len(),
+        t1.len(),
+        show(t0),
+        show(t1)
+    ))
+}
+
+/// Panics with [`trace_diff`] when the traces differ.
+pub fn assert_traces_equal(name: &str, n0: &str, t0: &[String], n1: &str, t1: &[String]) {
+    if let Some(d) = trace_diff(n0, t0, n1, t1) {
+        panic!("{name}: {d}");
+    }
+}
+
+/// One named test, run against a backend.
+pub struct Test {
+    pub name: &'static str,
+    pub run: fn(&dyn Backend),
+    /// Long runs, left out unless asked for (`--ignored`).
+    pub ignored: bool,
+}
+
+impl Test {
+    pub const fn new(name: &'static str, run: fn(&dyn Backend)) -> Test {
+        Test {
+            name,
+            run,
+            ignored: false,
+        }
+    }
+    pub const fn ignored(name: &'static str, run: fn(&dyn Backend)) -> Test {
+        Test {
+            name,
+            run,
+            ignored: true,
+        }
+    }
+}
+
+/// The `main` of a test binary (`harness = false`): runs `tests` on
+/// `backend` with libtest's command line (filters, `--ignored`,
+/// `--nocapture`, `--test-threads`). A backend that cannot run here
+/// prints one `SKIPPED:` line and passes.
+pub fn run_tests(backend: &'static dyn Backend, tests: Vec<Test>) -> ! {
+    if let Some(why) = backend.unavailable() {
+        println!("SKIPPED: {why}");
+        std::process::exit(0);
+    }
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = tests
+        .into_iter()
+        .map(|t| {
+            let run = t.run;
+            libtest_mimic::Trial::test(t.name, move || {
+                catch_unwind(AssertUnwindSafe(|| run(backend))).map_err(|p| panic_text(&p).into())
+            })
+            .with_ignored_flag(t.ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}

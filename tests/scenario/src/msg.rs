@@ -1,0 +1,214 @@
+//! Describing messages and calls for the trace, the same way in every
+//! world (so that traces of different worlds can be compared).
+
+use std::collections::HashMap;
+use std::ffi::c_int;
+
+use ptm::sys::*;
+
+use crate::api::{Errno, IocReply, MsgDesc};
+
+/// The illumos name of a message type.
+pub fn mtype_name(t: u8) -> String {
+    let n = match t as c_int {
+        M_DATA => "M_DATA",
+        M_PROTO => "M_PROTO",
+        M_BREAK => "M_BREAK",
+        M_SIG => "M_SIG",
+        M_DELAY => "M_DELAY",
+        M_CTL => "M_CTL",
+        M_IOCTL => "M_IOCTL",
+        M_SETOPTS => "M_SETOPTS",
+        M_IOCACK => "M_IOCACK",
+        M_IOCNAK => "M_IOCNAK",
+        M_PCPROTO => "M_PCPROTO",
+        M_PCSIG => "M_PCSIG",
+        M_READ => "M_READ",
+        M_FLUSH => "M_FLUSH",
+        M_STOP => "M_STOP",
+        M_START => "M_START",
+        M_HANGUP => "M_HANGUP",
+        M_ERROR => "M_ERROR",
+        M_COPYIN => "M_COPYIN",
+        M_COPYOUT => "M_COPYOUT",
+        M_IOCDATA => "M_IOCDATA",
+        M_STOPI => "M_STOPI",
+        M_STARTI => "M_STARTI",
+        M_UNHANGUP => "M_UNHANGUP",
+        M_CMD => "M_CMD",
+        _ => return format!("M_{t:#04x}"),
+    };
+    n.to_string()
+}
+
+/// The illumos name of a signal.
+pub fn signal_name(sig: i32) -> String {
+    let n = match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        20 => "SIGWINCH",
+        21 => "SIGURG",
+        22 => "SIGPOLL",
+        24 => "SIGTSTP",
+        26 => "SIGTTIN",
+        27 => "SIGTTOU",
+        _ => return format!("signal {sig}"),
+    };
+    n.to_string()
+}
+
+/// Bytes as a quoted string (at most 64 shown).
+pub fn show_bytes(v: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &b in v.iter().take(64) {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            0x20..=0x7e => s.push(b as char),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if v.len() > 64 {
+        s.push_str("...");
+    }
+    s.push('"');
+    s
+}
+
+/// An ioctl's result as the trace shows it.
+pub fn show_ioc(r: &Result<IocReply, Errno>) -> String {
+    match r {
+        Ok(rep) => format!("rval {} data {}", rep.rval, show_bytes(&rep.data)),
+        Err(e) => e.name(),
+    }
+}
+
+/// A readable name for an ioctl command.
+pub fn ioctl_name(cmd: i32) -> String {
+    match cmd {
+        crate::ISPTM => "ISPTM".into(),
+        crate::UNLKPT => "UNLKPT".into(),
+        crate::PTSSTTY => "PTSSTTY".into(),
+        crate::ZONEPT => "ZONEPT".into(),
+        crate::OWNERPT => "OWNERPT".into(),
+        crate::TCGETS => "TCGETS".into(),
+        crate::TIOCGWINSZ => "TIOCGWINSZ".into(),
+        crate::TIOCSWINSZ => "TIOCSWINSZ".into(),
+        -1 => "-1 (I_FLUSH sync)".into(),
+        c => format!("{c:#x}"),
+    }
+}
+
+/// Numbers ioctl ids in order of appearance, per world: a stream head
+/// draws ids from a counter that is not reset between worlds, and the
+/// trace should not depend on what ran before.
+#[derive(Default)]
+pub struct IocIds(HashMap<u32, usize>);
+
+impl IocIds {
+    pub fn number(&mut self, id: u32) -> usize {
+        let n = self.0.len() + 1;
+        *self.0.entry(id).or_insert(n)
+    }
+}
+
+/// Bytes in one block.
+///
+/// # Safety
+/// `mp` must be a valid block.
+unsafe fn blk_len(mp: *const mblk_t) -> usize {
+    // SAFETY: the caller guarantees a valid block.
+    unsafe { ((*mp).b_wptr as usize).saturating_sub((*mp).b_rptr as usize) }
+}
+
+/// The bytes of a message chain.
+///
+/// # Safety
+/// `mp` must be a valid message chain.
+pub unsafe fn msg_bytes(mut mp: *const mblk_t) -> Vec<u8> {
+    let mut v = Vec::new();
+    while !mp.is_null() {
+        // SAFETY: the caller guarantees a valid chain; [rptr, wptr) is
+        // inside the block's buffer.
+        unsafe {
+            v.extend_from_slice(std::slice::from_raw_parts((*mp).b_rptr, blk_len(mp)));
+            mp = (*mp).b_cont;
+        }
+    }
+    v
+}
+
+/// Describes a message for the trace (ioctl ids renumbered by `ids`).
+///
+/// # Safety
+/// `mp` must be a valid message whose layout is illumos's (`ptm::sys`).
+pub unsafe fn describe(mp: *const mblk_t, ids: &mut IocIds) -> MsgDesc {
+    // SAFETY: the caller guarantees a valid message.
+    unsafe {
+        let t = (*(*mp).b_datap).db_type;
+        let band = (*mp).b_band;
+        let tt = c_int::from(t);
+        if tt == M_DATA || tt == M_PROTO || tt == M_PCPROTO {
+            let bytes = msg_bytes(mp);
+            return MsgDesc {
+                mtype: t,
+                band,
+                len: bytes.len(),
+                bytes,
+                detail: String::new(),
+            };
+        }
+        let n = blk_len(mp);
+        let first = std::slice::from_raw_parts((*mp).b_rptr, n).to_vec();
+        if tt == M_SETOPTS && n >= std::mem::size_of::<stroptions>() {
+            let so = std::ptr::read_unaligned((*mp).b_rptr as *const stroptions);
+            let mut detail = format!("so_flags={:#x}", so.so_flags);
+            if so.so_flags & SO_HIWAT as u32 != 0 {
+                detail += &format!(" hiwat={}", so.so_hiwat);
+            }
+            if so.so_flags & SO_LOWAT as u32 != 0 {
+                detail += &format!(" lowat={}", so.so_lowat);
+            }
+            return MsgDesc {
+                mtype: t,
+                band,
+                len: n,
+                bytes: Vec::new(),
+                detail,
+            };
+        }
+        if (tt == M_IOCACK || tt == M_IOCNAK || tt == M_IOCTL) && n >= std::mem::size_of::<iocblk>()
+        {
+            let ioc = std::ptr::read_unaligned((*mp).b_rptr as *const iocblk);
+            let data = msg_bytes((*mp).b_cont).len();
+            let detail = format!(
+                "cmd={:#x} id={} count={} rval={} error={} data={}",
+                ioc.ioc_cmd,
+                ids.number(ioc.ioc_id),
+                ioc.ioc_count as i64,
+                ioc.ioc_rval,
+                ioc.ioc_error,
+                data
+            );
+            return MsgDesc {
+                mtype: t,
+                band,
+                len: n,
+                bytes: Vec::new(),
+                detail,
+            };
+        }
+        MsgDesc {
+            mtype: t,
+            band,
+            len: n,
+            bytes: first,
+            detail: String::new(),
+        }
+    }
+}
