@@ -5,6 +5,8 @@
 //! Steps (each explained where it is done):
 //! 1. compile every illumos file with illumos's kernel defines, its own
 //!    headers only (`-nostdinc`) and `-DDEBUG`, so every ASSERT is live;
+//!    stream.c's `allocb` is renamed `kp_illumos_allocb`, so that every
+//!    other caller reaches the world's counting `allocb` (csrc/hooks.c);
 //! 2. give each loadable module's `_init`/`_fini`/`_info` a name of its own
 //!    (`pts__init`, ...): every module defines them, and so does glibc;
 //! 3. compile `csrc/*.c` (the part of the kernel layer that needs illumos's
@@ -68,6 +70,7 @@ const LAYER: &[&str] = &[
     "csrc/libkern.c",
     "csrc/devices.c",
     "csrc/vfs.c",
+    "csrc/hooks.c",
     "csrc/absent.c",
 ];
 
@@ -191,10 +194,26 @@ fn main() {
     let objdir = out.join("kobj");
     fs::create_dir_all(&objdir).unwrap();
 
-    // 1-3. Compile.
-    let mut objects: Vec<PathBuf> = kernel_build(&src)
+    // 1-3. Compile. stream.c's allocb is renamed so that the world's
+    // counting allocb (csrc/hooks.c) stands in for it everywhere else.
+    let mut objects: Vec<PathBuf> = Vec::new();
+    for o in kernel_build(&src)
         .files(GENUNIX.iter().map(|f| src.join(f)))
-        .compile_intermediates();
+        .compile_intermediates()
+    {
+        if o.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with("-stream.o"))
+        {
+            let renamed = objdir.join("stream-allocb.o");
+            run(Command::new("objcopy")
+                .arg("--redefine-sym=allocb=kp_illumos_allocb")
+                .arg(&o)
+                .arg(&renamed));
+            objects.push(renamed);
+        } else {
+            objects.push(o);
+        }
+    }
     for (name, files) in MODULES {
         let objs = kernel_build(&src)
             .files(files.iter().map(|f| src.join(f)))

@@ -35,6 +35,7 @@
 #include <sys/kmem.h>
 #include <sys/cmn_err.h>
 #include <sys/debug.h>
+#include <sys/ptms.h>
 #include "kp.h"
 
 #define	KP_DEVCNT	64
@@ -206,6 +207,9 @@ kp_attach(major_t major)
 	return ((dev_info_t *)dip);
 }
 
+/* While set, attaching pts fails (the world's fault injection). */
+static boolean_t kp_pts_attach_fails;
+
 dev_info_t *
 i_ddi_attach_pseudo_node(char *name)
 {
@@ -213,7 +217,58 @@ i_ddi_attach_pseudo_node(char *name)
 
 	if (major == DDI_MAJOR_T_NONE)
 		return (NULL);
+	if (major == KP_PTS_MAJOR && kp_pts_attach_fails)
+		return (NULL);
 	return (kp_attach(major));
+}
+
+/*
+ * Makes attaching pts fail (or work again). pts refuses to detach, so on
+ * illumos a failed attach can only be seen before the first manager open
+ * after boot; to let any world see it, setting the fault also takes the
+ * world back to that state: pts is known to no one as attached (its
+ * instance is forgotten and ptms_conf's pts_dip cleared) until the next
+ * attach succeeds.
+ */
+void
+kp_fail_pts_attach(boolean_t fail)
+{
+	extern dev_info_t *pts_dip;
+	extern kmutex_t ptms_lock;
+
+	kp_pts_attach_fails = fail;
+	if (!fail || kp_dips[KP_PTS_MAJOR] == NULL)
+		return;
+	mutex_enter(&ptms_lock);
+	pts_dip = NULL;
+	mutex_exit(&ptms_lock);
+	kmem_free(kp_dips[KP_PTS_MAJOR], sizeof (struct dev_info));
+	kp_dips[KP_PTS_MAJOR] = NULL;
+}
+
+/*
+ * A pty's state, zone and owner (as ptms_conf holds them), or -1 if the
+ * minor is not allocated.
+ */
+int
+kp_pt_info(minor_t minor, ushort_t *state, zoneid_t *zone, uid_t *uid,
+    gid_t *gid)
+{
+	extern kmutex_t ptms_lock;
+	struct pt_ttys *pt;
+	int ret = -1;
+
+	mutex_enter(&ptms_lock);
+	pt = ptms_minor2ptty(minor);
+	if (pt != NULL) {
+		*state = pt->pt_state;
+		*zone = pt->pt_zoneid;
+		*uid = pt->pt_ruid;
+		*gid = pt->pt_rgid;
+		ret = 0;
+	}
+	mutex_exit(&ptms_lock);
+	return (ret);
 }
 
 /* Holds driver `major` for an open (attaching it first), or fails. */
@@ -274,14 +329,15 @@ int
 ddi_create_minor_node(dev_info_t *dip, const char *name, int spec_type,
     minor_t minor_num, const char *node_type, int flag)
 {
-	kp_minor_node_event(1, ddi_driver_major(dip), name, minor_num);
+	kp_minor_node_event(1, ddi_driver_major(dip), name, spec_type,
+	    minor_num, node_type, flag);
 	return (DDI_SUCCESS);
 }
 
 void
 ddi_remove_minor_node(dev_info_t *dip, const char *name)
 {
-	kp_minor_node_event(0, ddi_driver_major(dip), name, 0);
+	kp_minor_node_event(0, ddi_driver_major(dip), name, 0, 0, NULL, 0);
 }
 
 /*

@@ -36,7 +36,7 @@ extern void kp_absent(const char *name) __NORETURN;
 
 /* Records that a driver created (add != 0) or removed a minor node. */
 extern void kp_minor_node_event(int add, major_t major, const char *name,
-    minor_t minor);
+    int spec_type, minor_t minor, const char *node_type, int flag);
 /* A root-node property's value (NULL: no such property). */
 extern const void *kp_property(const char *name, size_t *lenp);
 

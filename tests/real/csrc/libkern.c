@@ -256,6 +256,18 @@ memcmp(const void *a, const void *b, size_t n)
 	return (0);
 }
 
+/*
+ * The same four under names the world's module loader can bind to (the
+ * names themselves are made local, being libc's too).
+ */
+extern void *kp_k_memmove(void *, const void *, size_t)
+    __attribute__((alias("memmove")));
+extern void *kp_k_memcpy(void *, const void *, size_t)
+    __attribute__((alias("memcpy")));
+extern void *kp_k_memset(void *, int, size_t) __attribute__((alias("memset")));
+extern int kp_k_memcmp(const void *, const void *, size_t)
+    __attribute__((alias("memcmp"), pure));
+
 void
 bcopy(const void *from, void *to, size_t n)
 {

@@ -231,3 +231,24 @@ kp_vnode_dev(vnode_t *vp)
 {
 	return (vp->v_rdev);
 }
+
+/* How many streams are open now (vnodes with a stream). */
+int
+kp_open_streams(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < KP_MAXVNODE; i++) {
+		if (kp_vnodes[i] != NULL && kp_vnodes[i]->v_stream != NULL)
+			n++;
+	}
+	return (n);
+}
+
+
+/* How many opens of vp are outstanding. */
+int
+kp_vnode_count(vnode_t *vp)
+{
+	return (vp->v_count);
+}

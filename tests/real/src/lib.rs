@@ -21,6 +21,36 @@ mod world;
 #[cfg(has_illumos)]
 pub use world::*;
 
+/// Without `ILLUMOS_SRC` the crate still offers the backend, which says
+/// why it cannot run.
+#[cfg(not(has_illumos))]
+mod unbuilt {
+    use ptm_scenario::{Backend, Pty, Variant};
+
+    pub struct RealBackend;
+    pub static REAL: RealBackend = RealBackend;
+
+    impl Backend for RealBackend {
+        fn name(&self) -> &'static str {
+            "real"
+        }
+        fn unavailable(&self) -> Option<String> {
+            Some(
+                "ILLUMOS_SRC not set: the real-code world (illumos's own STREAMS code) is not built"
+                    .into(),
+            )
+        }
+        fn variants(&self) -> Vec<Variant> {
+            Vec::new()
+        }
+        fn world(&self, _v: Variant) -> Result<Box<dyn Pty>, String> {
+            Err(self.unavailable().unwrap_or_default())
+        }
+    }
+}
+#[cfg(not(has_illumos))]
+pub use unbuilt::{REAL, RealBackend};
+
 /// Whether this build has the real-code world (`ILLUMOS_SRC` was set).
 pub const fn available() -> bool {
     cfg!(has_illumos)

@@ -371,14 +371,16 @@ pub(crate) fn check_quarantine() -> Result<(), String> {
     }
 }
 
-/// Live objects per cache, by name.
-pub(crate) fn cache_live() -> BTreeMap<String, usize> {
+/// Objects per cache, by name: (allocated, free but constructed).
+pub(crate) fn cache_stats() -> BTreeMap<String, (usize, usize)> {
     let _guard = CACHE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let caches = CACHES.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut m = BTreeMap::new();
     for cp in caches {
         let c = cache(cp as *mut c_void);
-        *m.entry(c.name.clone()).or_insert(0) += c.live;
+        let e = m.entry(c.name.clone()).or_insert((0, 0));
+        e.0 += c.live;
+        e.1 += c.free.len();
     }
     m
 }

@@ -35,12 +35,16 @@ pub enum Event {
     NullZoneDeref(&'static str),
     /// A `cmn_err` message below `CE_PANIC`.
     CmnErr { level: i32, msg: String },
-    /// A driver created (or removed) a minor node.
+    /// A driver created (or removed: `add` false, all of them when the
+    /// name is "(null)") a minor node.
     MinorNode {
         add: bool,
         major: u32,
         name: String,
+        spec_type: i32,
         minor: u32,
+        node_type: String,
+        flag: i32,
     },
 }
 
@@ -143,12 +147,23 @@ pub extern "C" fn kp_signal_event(kind: c_int, id: c_int, sig: c_int) {
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn kp_minor_node_event(add: c_int, major: u32, name: *const c_char, minor: u32) {
+pub extern "C" fn kp_minor_node_event(
+    add: c_int,
+    major: u32,
+    name: *const c_char,
+    spec_type: c_int,
+    minor: u32,
+    node_type: *const c_char,
+    flag: c_int,
+) {
     event(Event::MinorNode {
         add: add != 0,
         major,
         name: cstr(name),
+        spec_type,
         minor,
+        node_type: cstr(node_type),
+        flag,
     });
 }
 
@@ -232,6 +247,8 @@ pub fn boot(mode: sched::Mode) -> Result<(), String> {
             // STREAMS itself.
             ffi::streams_msg_init();
             ffi::strinit();
+            // Stream heads' put procedure, traced (csrc/hooks.c).
+            ffi::kp_trace_install();
         }
         if sched::deterministic() {
             sched::start_callout_thread();

@@ -1,0 +1,412 @@
+//! A world on the real kernel: one process (pid 4242) with open files, one
+//! ptm variant loaded (see [`variants`]).
+//!
+//! The kernel is process-wide, so one world exists at a time (worlds wait
+//! for each other); each starts with its own trace, fault settings and
+//! allocation baselines, and at its end closes everything, unloads its
+//! ptm, reaps the kmem caches (running their destructors) and checks that
+//! nothing it made is left.
+
+mod observe;
+mod syscalls;
+mod trace;
+pub mod variants;
+
+use std::collections::BTreeMap;
+use std::ffi::c_int;
+use std::sync::{Mutex, MutexGuard};
+
+use ptm_scenario::{
+    Cred, Errno, Fd, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo, Report,
+    TraceEvent, Variant, WORLD_PID,
+};
+
+use crate::kernel::{self, cred, ffi, kmem, sched};
+pub use variants::{C_KOBJ, C_REFERENCE, REAL, RUST_DRIVER, RUST_KMOD, RealBackend, kmod_path};
+
+/// The clone driver's major (`/dev/ptmx` is clone minor 22).
+pub const CLONE_MAJOR: u32 = 11;
+pub use ptm_scenario::{PTM_MAJOR, PTS_MAJOR};
+
+pub fn makedev(major: u32, minor: u32) -> u64 {
+    (u64::from(major) << 32) | u64::from(minor)
+}
+
+/// One world at a time per process: the kernel is process-wide.
+static WORLD_LOCK: Mutex<()> = Mutex::new(());
+
+/// An open file of the world's process.
+struct File {
+    vp: *mut ffi::vnode_t,
+    /// The kernel's file flags (FREAD/FWRITE/FNDELAY/...).
+    fflag: c_int,
+    /// The stream's name in the trace (`M<minor>`, `S<minor>`).
+    name: String,
+}
+
+/// `open(2)` flags to the kernel's file flags (FREAD/FWRITE = access + 1).
+fn fflags(oflag: i32) -> c_int {
+    (oflag & !3) | ((oflag & 3) + 1)
+}
+
+/// Messages and ptys in use: (mblks, dblks, pt_ttys).
+///
+/// Every data block of illumos's dblk caches carries its message block
+/// from construction to destruction (`dblk_constructor`), so the mblks in
+/// use are those of the mblk cache less one per constructed dblk, whether
+/// in use or free in its cache.
+fn cache_counts() -> (u64, u64, u64) {
+    let stats = kmem::cache_stats();
+    let sum = |pred: &dyn Fn(&str) -> bool, f: &dyn Fn((usize, usize)) -> usize| -> u64 {
+        stats
+            .iter()
+            .filter(|(n, _)| pred(n))
+            .map(|(_, &c)| f(c) as u64)
+            .sum()
+    };
+    let dblks = |n: &str| n.starts_with("streams_dblk");
+    let mblks = sum(&|n| n == "streams_mblk", &|c| c.0);
+    let constructed_dblks = sum(&dblks, &|c| c.0 + c.1);
+    (
+        mblks.saturating_sub(constructed_dblks),
+        sum(&dblks, &|c| c.0),
+        sum(&|n| n == "pty_map", &|c| c.0),
+    )
+}
+
+/// A world of the real-code kernel.
+pub struct World {
+    variant: Variant,
+    entry: variants::Entry,
+    loaded: bool,
+    proc_: *mut ffi::proc_t,
+    cred: Cred,
+    zone: i32,
+    files: BTreeMap<i32, File>,
+    /// Live (mblks, dblks, pt_ttys) when the world started.
+    baseline: (u64, u64, u64),
+    allocb_calls_at_start: u64,
+    finished: bool,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl World {
+    /// A world running variant `v`, loaded as modctl loads a module
+    /// (`_info`, `_init`) and attached as add_drv attaches a driver.
+    pub fn new(v: Variant) -> Result<World, String> {
+        kernel::boot(sched::Mode::Deterministic)?;
+        let entry = variants::entry(v)?;
+        let lock = WORLD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        kernel::set_label(&format!("world running {}", v.name));
+        trace::reset();
+        observe::reset_faults();
+        let cr = cred::cred_new(0, 0, 0, true);
+        // SAFETY: a fresh credential, whose hold the process takes.
+        let p = unsafe { ffi::kp_proc_create(WORLD_PID, cr) };
+        if p.is_null() {
+            return Err("cannot create the world's process".into());
+        }
+        sched::attach_process_thread("process 4242", p);
+        let mut w = World {
+            variant: v,
+            entry,
+            loaded: false,
+            proc_: p,
+            cred: Cred::root(),
+            zone: 0,
+            files: BTreeMap::new(),
+            baseline: cache_counts(),
+            allocb_calls_at_start: observe::allocb_calls(),
+            finished: false,
+            _lock: lock,
+        };
+        w.load()?;
+        Ok(w)
+    }
+
+    fn load(&mut self) -> Result<(), String> {
+        let rc = kernel::mod_load(c"ptm", self.entry.info, self.entry.init);
+        sched::settle();
+        if rc != 0 {
+            return Err(format!("{}: _init returned {rc}", self.variant.name));
+        }
+        self.loaded = true;
+        // SAFETY: on the world's thread; ptm is installed.
+        if unsafe { ffi::kp_attach_driver(PTM_MAJOR) } != 0 {
+            return Err(format!("{}: attach failed", self.variant.name));
+        }
+        sched::settle();
+        Ok(())
+    }
+
+    /// Every fd, closed; the module unloaded; the caches reaped. Returns
+    /// what is left over (empty when clean).
+    fn teardown(&mut self) -> Vec<String> {
+        self.finished = true;
+        self.close_all_fds();
+        let mut problems = Vec::new();
+        let leaks = self.leaks_now();
+        if !leaks.is_clean() {
+            problems.push(format!("leaks: {leaks:?}"));
+        }
+        if self.loaded {
+            let rc = kernel::mod_unload(c"ptm", self.entry.fini);
+            sched::settle();
+            if rc != 0 {
+                problems.push(format!("ptm _fini returned {rc} with nothing open"));
+            }
+            self.loaded = rc != 0;
+        }
+        kmem::reap_all();
+        // SAFETY: the process has no open files and no thread in the kernel
+        // but ours, which leaves it now.
+        let cr = unsafe { ffi::kp_proc_destroy(self.proc_) };
+        cred::crfree(cr);
+        sched::detach_process_thread();
+        if let Err(e) = kmem::check_quarantine() {
+            problems.push(e);
+        }
+        problems
+    }
+
+    fn close_all_fds(&mut self) {
+        let fds: Vec<i32> = self.files.keys().copied().collect();
+        for fd in fds {
+            let _ = self.do_close(Fd(fd));
+        }
+    }
+
+    fn leaks_now(&self) -> Leaks {
+        let (m, d, p) = cache_counts();
+        let (bm, bd, bp) = self.baseline;
+        Leaks {
+            mblks: m.saturating_sub(bm),
+            dblks: d.saturating_sub(bd),
+            pt_ttys: p.saturating_sub(bp),
+            zone_holds: cred::zone_holds(),
+            open_streams: observe::open_streams(),
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if !self.finished {
+            // A scenario that failed part-way: leave the kernel as the next
+            // world expects it.
+            let _ = self.teardown();
+        }
+    }
+}
+
+impl Pty for World {
+    fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    fn open_manager(&mut self, flags: i32) -> Result<Fd, Errno> {
+        self.do_open_manager(flags)
+    }
+
+    fn open_manager_node(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+        self.do_open_manager_node(minor, flags)
+    }
+
+    fn open_subsidiary(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+        self.do_open_subsidiary(minor, flags)
+    }
+
+    fn open_subsidiary_node(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+        self.do_open_subsidiary_node(minor, flags)
+    }
+
+    /// illumos never offers a driver to I_PUSH: ptm is not in the STREAMS
+    /// module switch, so the MODOPEN path of ptmopen cannot be reached.
+    fn push_manager_as_module(&mut self) -> Option<Result<(), Errno>> {
+        None
+    }
+
+    fn close(&mut self, fd: Fd) -> Result<(), Errno> {
+        self.do_close(fd)
+    }
+
+    fn close_all(&mut self) {
+        self.close_all_fds();
+    }
+
+    fn write(&mut self, fd: Fd, data: &[u8]) -> Result<usize, Errno> {
+        self.do_write(fd, data)
+    }
+
+    fn write_band(&mut self, fd: Fd, band: u8, data: &[u8]) -> Result<(), Errno> {
+        self.do_write_band(fd, band, data)
+    }
+
+    fn read(&mut self, fd: Fd, n: usize) -> Result<Vec<u8>, Errno> {
+        self.do_read(fd, n)
+    }
+
+    fn ioctl(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
+        self.do_istr(fd, cmd, payload)
+    }
+
+    fn ioctl_blocks(&mut self, fd: Fd, cmd: i32, parts: &[&[u8]]) -> Result<IocReply, Errno> {
+        self.do_ioctl_parts(fd, cmd, parts, false)
+    }
+
+    fn ioctl_chain(&mut self, fd: Fd, cmd: i32, parts: &[&[u8]]) -> Result<IocReply, Errno> {
+        self.do_ioctl_parts(fd, cmd, parts, true)
+    }
+
+    fn tty_ioctl(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
+        self.do_tty_ioctl(fd, cmd, payload)
+    }
+
+    fn flush(&mut self, fd: Fd, flags: i32) -> Result<(), Errno> {
+        self.do_flush(fd, flags, None)
+    }
+
+    fn flush_band(&mut self, fd: Fd, band: u8, flags: i32) -> Result<(), Errno> {
+        self.do_flush(fd, flags, Some(band))
+    }
+
+    fn inject_down(&mut self, fd: Fd, mtype: u8, band: u8, data: &[u8]) -> Result<(), Errno> {
+        self.do_inject(fd, mtype, band, data)
+    }
+
+    fn poll(&mut self, fd: Fd) -> Result<PollBits, Errno> {
+        self.do_poll(fd)
+    }
+
+    fn fstat_minor(&mut self, fd: Fd) -> Result<(u32, u32), Errno> {
+        let f = self.files.get(&fd.0).ok_or(Errno::EBADF)?;
+        // SAFETY: a live vnode of this world.
+        let dev = unsafe { ffi::kp_vnode_dev(f.vp) };
+        Ok(((dev >> 32) as u32, dev as u32))
+    }
+
+    fn pts_node(&mut self, minor: u32) -> Option<PtsNode> {
+        self.pts_node_of(minor)
+    }
+
+    fn cred(&self) -> Cred {
+        self.cred
+    }
+
+    fn set_cred(&mut self, c: Cred) {
+        self.cred = c;
+        self.install_cred();
+    }
+
+    fn set_zone(&mut self, zone: i32) {
+        self.zone = zone;
+        self.install_cred();
+    }
+
+    fn add_zone(&mut self, id: i32, ephemeral: Option<(u32, u32)>) {
+        cred::add_zone(id, ephemeral);
+    }
+
+    fn remove_zone(&mut self, id: i32) {
+        cred::remove_zone(id);
+    }
+
+    fn fail_nth_allocb(&mut self, n: u64) {
+        observe::fail_nth_allocb(n);
+    }
+
+    fn fail_next_pt_ttys_alloc(&mut self) {
+        kmem::fail_allocation("pty_map", 0);
+    }
+
+    fn fail_attach_subsidiary(&mut self, fail: bool) {
+        // SAFETY: on the world's thread, nothing else running.
+        unsafe { ffi::kp_fail_pts_attach(c_int::from(fail)) };
+    }
+
+    fn set_pty_limit(&mut self, limit: Option<usize>) {
+        observe::set_pty_limit(limit);
+    }
+
+    fn trace(&self) -> Vec<TraceEvent> {
+        trace::events()
+    }
+
+    /// The real kernel stops (a kernel failure ends the process) where the
+    /// model would record an anomaly, so there is never one to report.
+    fn anomalies(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn leaks(&self) -> Leaks {
+        self.leaks_now()
+    }
+
+    fn allocb_calls(&self) -> u64 {
+        observe::allocb_calls() - self.allocb_calls_at_start
+    }
+
+    fn minor_nodes(&self) -> Vec<MinorNode> {
+        observe::minor_nodes()
+    }
+
+    fn pt_state(&self, minor: u32) -> Option<u16> {
+        observe::pt_info(minor).map(|i| i.0)
+    }
+
+    fn pt_owner(&self, minor: u32) -> Option<(i32, u32, u32)> {
+        observe::pt_info(minor).map(|i| (i.1, i.2, i.3))
+    }
+
+    fn head_read_queue(&self, fd: Fd) -> Option<QueueInfo> {
+        let f = self.files.get(&fd.0)?;
+        Some(observe::queues(f.vp).0)
+    }
+
+    fn driver_write_queue(&self, fd: Fd) -> Option<QueueInfo> {
+        let f = self.files.get(&fd.0)?;
+        Some(observe::queues(f.vp).1)
+    }
+
+    fn unload(&mut self) -> Result<(), Errno> {
+        let rc = kernel::mod_unload(c"ptm", self.entry.fini);
+        sched::settle();
+        trace::sys("modunload ptm".into(), rc.to_string());
+        if rc == 0 {
+            self.loaded = false;
+            Ok(())
+        } else {
+            Err(Errno(rc))
+        }
+    }
+
+    fn reload(&mut self) -> Result<(), String> {
+        self.load()
+    }
+
+    fn is_loaded(&self) -> bool {
+        self.loaded
+    }
+
+    fn module_linkinfo(&self) -> Option<String> {
+        self.loaded.then(|| variants::linkinfo(self.entry))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Report, String> {
+        let problems = self.teardown();
+        let trace: Vec<String> = trace::events().iter().map(ToString::to_string).collect();
+        if !problems.is_empty() {
+            return Err(format!(
+                "[{}] {}\ntrace:\n{}",
+                self.variant.name,
+                problems.join("; "),
+                trace.join("\n")
+            ));
+        }
+        Ok(Report {
+            variant: self.variant.name,
+            trace,
+            allocb_calls: observe::allocb_calls() - self.allocb_calls_at_start,
+        })
+    }
+}
