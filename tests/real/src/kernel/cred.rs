@@ -172,7 +172,9 @@ struct Zone {
 #[derive(Default)]
 struct Zones {
     live: BTreeMap<i32, Box<Zone>>,
-    /// Removed zones stay allocated (a hold may still name one).
+    /// Removed zones stay allocated (a hold may still name one): boxed,
+    /// because zone_t pointers are their addresses.
+    #[allow(clippy::vec_box)]
     gone: Vec<Box<Zone>>,
     holds: i64,
 }

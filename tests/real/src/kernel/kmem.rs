@@ -183,8 +183,14 @@ pub extern "C" fn kp_kmem_free(p: *mut c_void, size: usize) {
     free(p as usize, size, false);
 }
 
+/// # Safety
+/// `asize` must be NULL or writable.
 #[unsafe(no_mangle)]
-pub extern "C" fn kmem_alloc_tryhard(size: usize, asize: *mut usize, flags: c_int) -> *mut c_void {
+pub unsafe extern "C" fn kmem_alloc_tryhard(
+    size: usize,
+    asize: *mut usize,
+    flags: c_int,
+) -> *mut c_void {
     if !asize.is_null() {
         // SAFETY: the caller passes somewhere to store the size.
         unsafe { *asize = size };
@@ -237,8 +243,10 @@ fn cache<'a>(cp: *mut c_void) -> &'a mut Cache {
 /// Serialises cache operations (caches are shared by all kernel threads).
 static CACHE_LOCK: Mutex<()> = Mutex::new(());
 
+/// # Safety
+/// `name` must be a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub extern "C" fn kmem_cache_create(
+pub unsafe extern "C" fn kmem_cache_create(
     name: *const c_char,
     size: usize,
     _align: usize,

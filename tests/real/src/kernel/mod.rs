@@ -18,6 +18,7 @@ pub mod cred;
 pub(crate) mod ffi;
 pub mod kmem;
 pub mod sched;
+pub mod symbols;
 pub mod sync;
 
 use std::ffi::{CStr, c_char, c_int, c_void};

@@ -632,15 +632,6 @@ pub(crate) fn now_ticks() -> u64 {
     }
 }
 
-/// Moves the deterministic clock forward by `ticks`, firing what falls
-/// due (run at the next settle).
-pub(crate) fn advance_clock(ticks: u64) {
-    let mut s = sched();
-    s.clock += ticks;
-    s.last_process_run = s.clock;
-    s.fire_due();
-}
-
 #[unsafe(no_mangle)]
 pub extern "C" fn ddi_get_lbolt() -> libc::c_long {
     now_ticks() as libc::c_long

@@ -130,14 +130,23 @@ fn exit(w: &AtomicUsize, me: usize) {
     }
 }
 
+/// # Safety
+/// `m` must be a live, 8-byte aligned kernel mutex.
 #[unsafe(no_mangle)]
-pub extern "C" fn mutex_init(m: *mut c_void, _name: *const c_void, _ty: c_int, _arg: *mut c_void) {
+pub unsafe extern "C" fn mutex_init(
+    m: *mut c_void,
+    _name: *const c_void,
+    _ty: c_int,
+    _arg: *mut c_void,
+) {
     // SAFETY: the kernel passes its mutex.
     unsafe { word(m) }.store(0, Ordering::Relaxed);
 }
 
+/// # Safety
+/// `m` must be a live, 8-byte aligned kernel mutex.
 #[unsafe(no_mangle)]
-pub extern "C" fn mutex_destroy(m: *mut c_void) {
+pub unsafe extern "C" fn mutex_destroy(m: *mut c_void) {
     // SAFETY: as for mutex_init.
     let w = unsafe { word(m) };
     if w.load(Ordering::Relaxed) != 0 {
@@ -145,20 +154,26 @@ pub extern "C" fn mutex_destroy(m: *mut c_void) {
     }
 }
 
+/// # Safety
+/// `m` must be a live, 8-byte aligned kernel mutex.
 #[unsafe(no_mangle)]
-pub extern "C" fn mutex_enter(m: *mut c_void) {
+pub unsafe extern "C" fn mutex_enter(m: *mut c_void) {
     // SAFETY: as for mutex_init.
     enter(unsafe { word(m) }, sched::curthread());
 }
 
+/// # Safety
+/// `m` must be a live, 8-byte aligned kernel mutex.
 #[unsafe(no_mangle)]
-pub extern "C" fn mutex_exit(m: *mut c_void) {
+pub unsafe extern "C" fn mutex_exit(m: *mut c_void) {
     // SAFETY: as for mutex_init.
     exit(unsafe { word(m) }, sched::curthread());
 }
 
+/// # Safety
+/// `m` must be a live, 8-byte aligned kernel mutex.
 #[unsafe(no_mangle)]
-pub extern "C" fn mutex_tryenter(m: *mut c_void) -> c_int {
+pub unsafe extern "C" fn mutex_tryenter(m: *mut c_void) -> c_int {
     // SAFETY: as for mutex_init.
     let w = unsafe { word(m) };
     c_int::from(
@@ -167,8 +182,10 @@ pub extern "C" fn mutex_tryenter(m: *mut c_void) -> c_int {
     )
 }
 
+/// # Safety
+/// `m` must be a live, 8-byte aligned kernel mutex.
 #[unsafe(no_mangle)]
-pub extern "C" fn mutex_owned(m: *const c_void) -> c_int {
+pub unsafe extern "C" fn mutex_owned(m: *const c_void) -> c_int {
     // SAFETY: as for mutex_init.
     let w = unsafe { word(m.cast_mut()) };
     c_int::from(w.load(Ordering::Relaxed) & !WAITERS == sched::curthread())
@@ -304,8 +321,10 @@ fn rw_try(w: &AtomicUsize, writer: bool, me: usize) -> bool {
         .is_ok()
 }
 
+/// # Safety
+/// `rw` must be a live, 8-byte aligned kernel reader/writer lock.
 #[unsafe(no_mangle)]
-pub extern "C" fn rw_enter(rw: *mut c_void, mode: c_int) {
+pub unsafe extern "C" fn rw_enter(rw: *mut c_void, mode: c_int) {
     // SAFETY: the kernel passes its rwlock.
     let w = unsafe { word(rw) };
     let me = sched::curthread();
@@ -333,8 +352,10 @@ pub extern "C" fn rw_enter(rw: *mut c_void, mode: c_int) {
     }
 }
 
+/// # Safety
+/// `rw` must be a live, 8-byte aligned kernel reader/writer lock.
 #[unsafe(no_mangle)]
-pub extern "C" fn rw_tryenter(rw: *mut c_void, mode: c_int) -> c_int {
+pub unsafe extern "C" fn rw_tryenter(rw: *mut c_void, mode: c_int) -> c_int {
     // SAFETY: the kernel passes its rwlock.
     c_int::from(rw_try(
         unsafe { word(rw) },
@@ -343,8 +364,10 @@ pub extern "C" fn rw_tryenter(rw: *mut c_void, mode: c_int) -> c_int {
     ))
 }
 
+/// # Safety
+/// `rw` must be a live, 8-byte aligned kernel reader/writer lock.
 #[unsafe(no_mangle)]
-pub extern "C" fn rw_exit(rw: *mut c_void) {
+pub unsafe extern "C" fn rw_exit(rw: *mut c_void) {
     // SAFETY: the kernel passes its rwlock.
     let w = unsafe { word(rw) };
     let me = sched::curthread();

@@ -86,6 +86,8 @@ pub struct World {
     /// Live (mblks, dblks, pt_ttys) when the world started.
     baseline: (u64, u64, u64),
     allocb_calls_at_start: u64,
+    /// kmem_alloc buffers live when the world started.
+    buffers_at_start: std::collections::HashSet<usize>,
     finished: bool,
     _lock: MutexGuard<'static, ()>,
 }
@@ -117,6 +119,7 @@ impl World {
             files: BTreeMap::new(),
             baseline: cache_counts(),
             allocb_calls_at_start: observe::allocb_calls(),
+            buffers_at_start: kmem::live_buffers().iter().map(|b| b.0).collect(),
             finished: false,
             _lock: lock,
         };
@@ -158,6 +161,10 @@ impl World {
             self.loaded = rc != 0;
         }
         kmem::reap_all();
+        let kept = self.buffers_left();
+        if !kept.is_empty() {
+            problems.push(format!("kmem_alloc buffers left: {}", kept.join(", ")));
+        }
         // SAFETY: the process has no open files and no thread in the kernel
         // but ours, which leaves it now.
         let cr = unsafe { ffi::kp_proc_destroy(self.proc_) };
@@ -167,6 +174,24 @@ impl World {
             problems.push(e);
         }
         problems
+    }
+
+    /// kmem_alloc buffers made during the world and still allocated, by
+    /// the function that allocated them -- but for the tables the kernel
+    /// keeps by design: ptms_conf's pty slots (grown, never shrunk), the
+    /// instances of drivers that stay attached (clone, and pts, which
+    /// refuses to detach) and the per-driver data qattach makes for them,
+    /// and the thread structures of kernel threads (task-queue workers)
+    /// that live on.
+    fn buffers_left(&self) -> Vec<String> {
+        const KEPT_BY_DESIGN: &[&str] = &["ptms_grow", "kp_attach", "hold_dm", "kp_thread_alloc"];
+        kmem::live_buffers()
+            .into_iter()
+            .filter(|b| !self.buffers_at_start.contains(&b.0))
+            .map(|(addr, size, caller)| (addr, size, kernel::symbols::name_of(caller)))
+            .filter(|(_, _, f)| !KEPT_BY_DESIGN.contains(&f.as_str()))
+            .map(|(addr, size, f)| format!("{size} bytes at {addr:#x} from {f}"))
+            .collect()
     }
 
     fn close_all_fds(&mut self) {

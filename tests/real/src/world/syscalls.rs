@@ -15,7 +15,6 @@ use crate::kernel::{cred, ffi, sched};
 const I_STR: c_int = (b'S' as c_int) << 8 | 0o10;
 const I_FLUSH: c_int = (b'S' as c_int) << 8 | 0o5;
 const I_FLUSHBAND: c_int = (b'S' as c_int) << 8 | 0o34;
-const M_IOCTL: u8 = ptm::sys::M_IOCTL as u8;
 const M_DATA: u8 = ptm::sys::M_DATA as u8;
 const M_IOCACK: u8 = ptm::sys::M_IOCACK as u8;
 const POLLIN: i16 = 0x1;

@@ -49,7 +49,7 @@ fn layer_symbols() -> Vec<(&'static str, usize)> {
     use crate::kernel::{cred, sync};
     macro_rules! syms {
         ($($f:path),* $(,)?) => {
-            vec![$((stringify!($f).rsplit("::").next().unwrap_or(""), $f as usize)),*]
+            vec![$((stringify!($f).rsplit("::").next().unwrap_or(""), $f as *const () as usize)),*]
         };
     }
     syms![
@@ -118,8 +118,6 @@ fn loaded_entry(m: &'static LoadedModule, name: &str) -> Result<Entry, String> {
     let init = m.init_fn().ok_or_else(|| missing("_init"))?;
     let fini = m.fini_fn().ok_or_else(|| missing("_fini"))?;
     let info = m.info_fn().ok_or_else(|| missing("_info"))?;
-    // SAFETY: both are `int (*)(void *)` in the C ABI.
-    let info = unsafe { std::mem::transmute::<ptm_kload::InfoFn, ffi::InfoFn>(info) };
     Ok(Entry { info, init, fini })
 }
 
