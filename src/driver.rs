@@ -21,13 +21,17 @@
 //! ioctls with a NAK, everything else with a two-byte `M_ERROR` that sets
 //! a persistent EINVAL write error on the manager's stream head.
 //!
-//! # The one deliberate difference from illumos
+//! # Deliberate differences from illumos
 //!
-//! OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
-//! NULL when ZONEPT moved the pty into a zone that no longer exists (or is
-//! not running); illumos then passes NULL to `zone_rele` (and, for large
-//! ids, to `valid_ephemeral_uid`) and panics. Here that OWNERPT is refused
-//! with EINVAL.
+//! * OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
+//!   NULL when ZONEPT moved the pty into a zone that no longer exists (or
+//!   is not running); illumos then passes NULL to `zone_rele` (and, for
+//!   large ids, to `valid_ephemeral_uid`) and panics. Here that OWNERPT is
+//!   refused with EINVAL.
+//! * The manager's close clears PTSTTY as well as PTMOPEN and PTLOCK when
+//!   no subsidiary is open, so that a pty freed without a subsidiary ever
+//!   opening has no state left (illumos's DEBUG kernel asserts that when
+//!   the pty cache is reaped); see [`ptmclose`].
 //!
 //! Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
 //! kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
@@ -140,7 +144,19 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
     // Finish the close.
     rqp.set_private_pair(core::ptr::null_mut());
 
-    ptmp.close(PtState::PTMOPEN | PtState::PTLOCK);
+    // Deliberate fix: with no subsidiary open, PTSTTY goes too. ptm.c
+    // leaves it for the subsidiary's close to clear, so a manager that sent
+    // PTSSTTY and closes before any subsidiary opened frees its pty with
+    // PTSTTY set, and illumos's DEBUG cache destructor (pt_state == 0)
+    // panics when the cache is reaped. Clearing it changes nothing pts can
+    // see, even if a subsidiary opens after this look: its later readers of
+    // PTSTTY are ptsopen, refused once PTMOPEN is gone, and its PTSSTTY
+    // ioctl, NAKed since ptm_rdq was cleared above.
+    let mut clear = PtState::PTMOPEN | PtState::PTLOCK;
+    if !ptmp.state().contains(PtState::PTSOPEN) {
+        clear |= PtState::PTSTTY;
+    }
+    ptmp.close(clear);
 
     0
 }
