@@ -18,9 +18,13 @@
 # model, no red zone, soft-float, PLT-style calls; see
 # x86_64-illumos-kernel.json) and a core/compiler_builtins rebuilt for it
 # with -Zbuild-std. Both are unstable cargo/rustc features. As the Linux
-# kernel does for its Rust code, we keep to a pinned stable toolchain and set
-# RUSTC_BOOTSTRAP=1 for this one build to unlock them, rather than depend on
-# a moving nightly. Nothing else in the repository is built that way.
+# kernel does for its Rust code, we keep to a pinned stable toolchain
+# (rust-toolchain.toml) and set RUSTC_BOOTSTRAP=1 for this one build to
+# unlock them, rather than depend on a moving nightly. Nothing else in the
+# repository is built that way.
+#
+# Every cargo command here runs with --locked: a build never rewrites a
+# Cargo.lock, and a stale one is an error.
 
 SHELL := /bin/sh
 
@@ -81,7 +85,7 @@ all: kmod gate
 #    and make every definition but the module entry points local, as the C
 #    driver's are static (ptmopen & co. keep their names for DTrace and mdb).
 kmod:
-	RUSTC_BOOTSTRAP=1 $(CARGO) rustc -p ptm $(KMOD_CARGO_FLAGS) --crate-type staticlib
+	RUSTC_BOOTSTRAP=1 $(CARGO) rustc --locked -p ptm $(KMOD_CARGO_FLAGS) --crate-type staticlib
 	@mkdir -p $(KMOD_DIR)
 	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) \
 		--whole-archive $(KMOD_LIB) --no-whole-archive -o $(KMOD_DIR)/ptm.o
@@ -95,7 +99,7 @@ define strip_local_undefined
 endef
 
 gate-bin:
-	$(CARGO) build -q -p kmod-gate
+	$(CARGO) build --locked -q -p kmod-gate
 
 gate: gate-bin
 	@test -f $(KMOD) || { echo "$(KMOD) does not exist: run 'make kmod' first" >&2; exit 1; }
@@ -114,7 +118,7 @@ DEMO_OUT := $(KMOD_DIR)/demo
 gate-demo: gate-bin
 	@mkdir -p $(DEMO_OUT)
 	cd $(DEMO_DIR) && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(DEMO_TARGET_DIR) \
-		$(CARGO) build -q --release --target $(KMOD_SPEC) \
+		$(CARGO) build --locked -q --release --target $(KMOD_SPEC) \
 		-Zbuild-std=core,compiler_builtins -Zjson-target-spec
 	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
 		$(DEMO_TARGET_DIR)/$(KMOD_TARGET)/release/libminimod.a --no-whole-archive \
@@ -123,7 +127,7 @@ gate-demo: gate-bin
 	$(GATE) $(DEMO_OUT)/minimod-spec --allowlist $(ALLOWLIST)
 	cd $(DEMO_DIR) && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(DEMO_TARGET_DIR) \
 		RUSTFLAGS="-C relocation-model=static -C code-model=kernel -C force-frame-pointers=yes" \
-		$(CARGO) build -q --release --target x86_64-unknown-none \
+		$(CARGO) build --locked -q --release --target x86_64-unknown-none \
 		-Zbuild-std=core,compiler_builtins
 	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
 		$(DEMO_TARGET_DIR)/x86_64-unknown-none/release/libminimod.a --no-whole-archive \
@@ -144,8 +148,8 @@ gate-demo: gate-bin
 test:
 	$(MAKE) all
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	PTM_KMOD=$(CURDIR)/$(KMOD) $(CARGO) test --workspace
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	PTM_KMOD=$(CURDIR)/$(KMOD) $(CARGO) test --locked --workspace
 	$(MAKE) gate-demo
 	$(if $(strip $(TEST_EXTRA)),$(MAKE) $(TEST_EXTRA))
 

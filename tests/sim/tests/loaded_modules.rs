@@ -221,6 +221,7 @@ fn stock_ptm(name: &str, rustflags: &str) -> PathBuf {
     let mut cmd = stock_cargo(&target_dir, rustflags);
     cmd.args([
         "rustc",
+        "--locked",
         "-q",
         "-p",
         "ptm",
@@ -279,7 +280,7 @@ fn stock_target_libcall_through_the_got_is_refused_by_the_loader() {
     let dir = scratch();
     let target_dir = dir.join("minimod");
     let mut cmd = stock_cargo(&target_dir, CLOSEST_RUSTFLAGS);
-    cmd.args(["build", "-q", "--release", "--target", STOCK])
+    cmd.args(["build", "--locked", "-q", "--release", "--target", STOCK])
         .arg("--manifest-path")
         .arg(repo_root().join("tools/kmod-gate/fixtures/minimod/Cargo.toml"));
     build_std(&mut cmd);
