@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use ptm_sim::ptm_kload::LoadError;
+use ptm_sim::ptm_kload::{LoadError, Refusal};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -248,7 +248,7 @@ fn assert_refused_for_got(object: &Path) {
             m.imports().len()
         ),
         Err(e) => {
-            let LoadError::UnsupportedRelocation { type_name, .. } = &e else {
+            let LoadError::Refused(Refusal::UnsupportedRelocation { type_name, .. }) = &e else {
                 panic!(
                     "refused {}, but not for a GOT relocation: {e}",
                     object.display()

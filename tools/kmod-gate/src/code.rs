@@ -23,7 +23,6 @@ struct Function<'a> {
 pub(crate) fn check_code(
     sections: &[Section<'_>],
     symbols: &[Symbol],
-    is_rel: bool,
     options: &Options,
     report: &mut Report,
 ) {
@@ -33,7 +32,7 @@ pub(crate) fn check_code(
         .iter()
         .filter(|s| s.is_alloc() && s.is_exec() && s.kind == elf::SHT_PROGBITS)
     {
-        let functions = functions_in(section, symbols, is_rel, report);
+        let functions = functions_in(section, symbols, report);
         sweep_section(section, &functions, &mut factory, &mut formatter, report);
         for function in &functions {
             check_function(section, function, options, report);
@@ -46,7 +45,6 @@ pub(crate) fn check_code(
 fn functions_in<'a>(
     section: &Section<'_>,
     symbols: &'a [Symbol],
-    is_rel: bool,
     report: &mut Report,
 ) -> Vec<Function<'a>> {
     let mut out = Vec::new();
@@ -55,14 +53,8 @@ fn functions_in<'a>(
         {
             continue;
         }
-        // In a relocatable object st_value is an offset into the section;
-        // elsewhere it is an address.
-        let start = if is_rel {
-            Some(symbol.value)
-        } else {
-            symbol.value.checked_sub(section.addr)
-        };
-        let range = start.and_then(|start| {
+        // In a relocatable object st_value is an offset into the section.
+        let range = Some(symbol.value).and_then(|start| {
             let end = start.checked_add(symbol.size)?;
             let (start, end) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
             (end <= section.data.len()).then_some((start, end))

@@ -7,22 +7,11 @@ use std::fmt;
 /// or the illumos kernel environment would trip over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
-    /// The bytes are not an ELF file the checks can read.
+    /// One of krtld's own rules (the `krtld_rules` crate, which the
+    /// userland loader applies too).
+    Krtld(krtld_rules::Rule),
+    /// The bytes are not an ELF file the gate's own checks can read.
     Malformed,
-    /// Not ET_REL, not EM_X86_64, not ELFCLASS64 or not little-endian.
-    ElfHeader,
-    /// An SHF_ALLOC section whose `sh_addr` is not 0.
-    SectionAddress,
-    /// An SHT_REL section (krtld handles RELA only).
-    RelSection,
-    /// No SHT_SYMTAB section.
-    Symtab,
-    /// A relocation against an SHF_ALLOC section of a type other than
-    /// R_X86_64_64/PC32/PLT32/32S, or a relocation section not linked to
-    /// the symbol table.
-    Relocation,
-    /// A LOCAL symbol that is undefined.
-    LocalUndefined,
     /// `_init`, `_fini` or `_info` missing, not GLOBAL or not defined.
     EntryPoint,
     /// An instruction using an x87, MMX, SSE or AVX register.
@@ -37,7 +26,7 @@ pub enum Rule {
     FramePointer,
     /// A stack frame larger than the limit.
     StackFrame,
-    /// Thread-local storage, which krtld rejects.
+    /// A thread-local (SHF_TLS) section.
     Tls,
 }
 
@@ -45,13 +34,8 @@ impl Rule {
     /// Short name used in the output.
     pub fn name(self) -> &'static str {
         match self {
+            Rule::Krtld(rule) => rule.name(),
             Rule::Malformed => "malformed",
-            Rule::ElfHeader => "elf-header",
-            Rule::SectionAddress => "section-address",
-            Rule::RelSection => "rel-section",
-            Rule::Symtab => "symtab",
-            Rule::Relocation => "relocation",
-            Rule::LocalUndefined => "local-undefined",
             Rule::EntryPoint => "entry-point",
             Rule::Simd => "simd",
             Rule::Undecodable => "undecodable",
