@@ -19,6 +19,9 @@
 //! * global, defined `_init`, `_fini` and `_info`;
 //! * no x87/MMX/SSE/AVX register used by any instruction, explicitly or
 //!   implicitly (kernel code must not touch the FPU state);
+//! * no jump or call through a register or memory: illumos's kernel is
+//!   built with retpolines, and a module's indirect branches must go
+//!   through the kernel's `__x86_indirect_thunk_<reg>` too;
 //! * every undefined symbol on the [`Allowlist`];
 //! * nothing of Rust's panic machinery, and no reference to kernel `panic`;
 //! * every function with a `push %rbp` (0x55) somewhere in its body, the

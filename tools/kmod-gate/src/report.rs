@@ -18,6 +18,10 @@ pub enum Rule {
     Simd,
     /// Bytes in an executable section that do not decode as x86-64.
     Undecodable,
+    /// A jump or call through a register or memory: illumos builds its
+    /// kernel with retpolines, so every indirect branch must go through
+    /// one of its `__x86_indirect_thunk_<reg>` functions instead.
+    IndirectBranch,
     /// An undefined symbol that is not on the allowlist.
     UndefinedSymbol,
     /// A symbol of Rust's panic machinery, or a reference to kernel `panic`.
@@ -39,6 +43,7 @@ impl Rule {
             Rule::EntryPoint => "entry-point",
             Rule::Simd => "simd",
             Rule::Undecodable => "undecodable",
+            Rule::IndirectBranch => "indirect-branch",
             Rule::UndefinedSymbol => "undefined-symbol",
             Rule::Panic => "panic",
             Rule::FramePointer => "frame-pointer",

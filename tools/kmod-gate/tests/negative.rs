@@ -680,3 +680,66 @@ fn more_symbols_than_krtld_can_number_are_rejected() {
     let report = module_with_labels("symbol-count-control", 65_000);
     assert!(report.passed(), "{report}");
 }
+
+/// A call through a function pointer and a switch compiled to a jump
+/// table: gcc's two indirect branches.
+const INDIRECT: &str = r#"
+extern void freemsg(void *);
+void call_through(void (*f)(void *)) { f(0); freemsg(0); }
+int pick(int x) {
+    switch (x) {
+    case 0: freemsg(0); return 11;
+    case 1: freemsg(0); return 23;
+    case 2: freemsg(0); return 37;
+    case 3: freemsg(0); return 41;
+    case 4: freemsg(0); return 59;
+    case 5: freemsg(0); return 67;
+    case 6: freemsg(0); return 73;
+    case 7: freemsg(0); return 89;
+    default: return 0;
+    }
+}
+"#;
+
+#[test]
+fn indirect_call_and_jump_table_are_rejected() {
+    let source = format!("{MODULE}{INDIRECT}");
+    let flags = ["-fjump-tables", "-fno-reorder-blocks-and-partition"];
+    let report = gate(&compile("indirect", &source, &[], &flags));
+    assert_reports(&report, Rule::IndirectBranch, "in `call_through`: `call");
+    assert_reports(&report, Rule::IndirectBranch, "in `pick`: `jmp");
+    assert_reports(&report, Rule::IndirectBranch, "__x86_indirect_thunk_<reg>");
+    assert_only(&report, Rule::IndirectBranch);
+}
+
+#[test]
+fn indirect_branches_through_the_retpoline_thunks_pass() {
+    // illumos's own flags: every indirect branch becomes a direct call or
+    // jump to the kernel's __x86_indirect_thunk_<reg>.
+    let source = format!("{MODULE}{INDIRECT}");
+    let flags = [
+        "-fjump-tables",
+        "-fno-reorder-blocks-and-partition",
+        "-mindirect-branch=thunk-extern",
+        "-mindirect-branch-register",
+    ];
+    let report = gate(&compile("retpoline", &source, &[], &flags));
+    let thunks: Vec<&String> = report
+        .figures
+        .undefined
+        .iter()
+        .filter(|u| u.starts_with("__x86_indirect_thunk_"))
+        .collect();
+    assert!(
+        !thunks.is_empty(),
+        "precondition: the thunks are called\n{report}"
+    );
+    // Not on kmod/allowlist.txt (the module imports none): refused as
+    // unknown imports, and for nothing else.
+    assert_only(&report, Rule::UndefinedSymbol);
+    let mut names: Vec<String> = allowlist().iter().map(str::to_owned).collect();
+    names.extend(thunks.into_iter().cloned());
+    let bytes = std::fs::read(compile("retpoline", &source, &[], &flags)).unwrap();
+    let report = check(&bytes, &Allowlist::from_names(names));
+    assert!(report.passed(), "{report}");
+}
