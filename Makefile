@@ -55,6 +55,7 @@ KMOD_LIB := target/$(KMOD_TARGET)/$(KMOD_PROFILE)/libptm.a
 KMOD_DIR := target/kmod
 KMOD := $(KMOD_DIR)/ptm
 ALLOWLIST := kmod/allowlist.txt
+C_NAMES := kmod/c-names.txt
 
 # The link step (ld -r with kmod/kmod-merge.ld, then objcopy), written once
 # in kmod/link.sh: $(KMOD_LINK) <staticlib> <module>.
@@ -91,7 +92,7 @@ gate-bin:
 
 gate: gate-bin
 	@test -f $(KMOD) || { echo "$(KMOD) does not exist: run 'make kmod' first" >&2; exit 1; }
-	$(GATE) $(KMOD) --allowlist $(ALLOWLIST)
+	$(GATE) $(KMOD) --allowlist $(ALLOWLIST) --c-names $(C_NAMES)
 
 # The gate on a minimal driver-shaped module (tools/kmod-gate/fixtures/
 # minimod) built twice: for our target spec, where it must pass, and for

@@ -160,7 +160,7 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
 /// store under the writer mark, and `PTLOCK` is only ever cleared. So every
 /// outcome here is an outcome ptm.c can have, and the common path (data,
 /// ioctls) saves two `pt_lock` round trips per message.
-pub fn ptmwput(qp: Queue<'_>, ptmp: &PtTtys, mp: Message) -> c_int {
+pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) -> c_int {
     match c_int::from(mp.db_type()) {
         sys::M_FLUSH => ptm_flush(qp, ptmp, mp),
 
@@ -190,7 +190,8 @@ pub fn ptmwput(qp: Queue<'_>, ptmp: &PtTtys, mp: Message) -> c_int {
 /// Kept out of line (as is [`ptm_ioctl`]) so that the data path through
 /// ptmwput needs no registers beyond its own.
 #[inline(never)]
-fn ptm_flush(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+fn ptm_flush(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
     let plan = logic::flush_plan(mp.byte(0));
     if plan.flush_own_write {
         if plan.band_only {
@@ -215,7 +216,8 @@ fn ptm_flush(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
 /// carrying the errno; any other ioctl is queued for the subsidiary, or
 /// refused with EINVAL while there is none.
 #[inline(never)]
-fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
     let Some((cmd, cred)) = mp.ioctl().map(|ioc| (ioc.cmd(), ioc.cred())) else {
         // Not even an iocblk: nothing the stream head sends. It cannot be
         // answered (an answer is written into the iocblk), so free it.
@@ -240,8 +242,8 @@ fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
             ptmp.lock().insert_state(PtState::PTSTTY);
             Ok(())
         }
-        PtIoctl::ZonePt => zonept(ptmp, cred, &mut mp),
-        PtIoctl::OwnerPt => ownerpt(ptmp, &mut mp),
+        PtIoctl::ZonePt => zonept(&ptmp, cred, &mut mp),
+        PtIoctl::OwnerPt => ownerpt(&ptmp, &mut mp),
     };
     match reply {
         Ok(()) => qp.miocack(mp, 0, 0),
@@ -282,6 +284,7 @@ fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
 
 /// Sends `M_ERROR(NOERROR, EINVAL)` up the manager's stream: leave reads
 /// alone, fail writes with EINVAL from now on.
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_error_reply"))]
 fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
     if let Some(mut mp) = mp {
         mp.set_byte(0, sys::NOERROR);
@@ -346,6 +349,7 @@ fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_>, mut mp: Message) {
 /// NAKing ioctls so that their callers wake, and raises the manager's write
 /// error.
 #[inline(never)]
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_discard_all"))]
 fn discard_all(qp: Queue<'_>, mut mp: Message) {
     loop {
         if c_int::from(mp.db_type()) == sys::M_IOCTL {

@@ -17,6 +17,11 @@
 //!   linked to that symbol table, with every relocated field zero
 //!   beforehand (krtld adds to it);
 //! * global, defined `_init`, `_fini` and `_info`;
+//! * no Rust-mangled symbol name (`_R…`, `_ZN…`): DTrace fbt names its
+//!   probes after the module's functions, and mdb finds ptm's queues by the
+//!   symbol `ptmwint`; and every name of [`Options::c_names`] defined, as a
+//!   function or an object as listed (ptm: `kmod/c-names.txt`, the names
+//!   ptm.c defines);
 //! * no x87/MMX/SSE/AVX register used by any instruction, explicitly or
 //!   implicitly (kernel code must not touch the FPU state);
 //! * no jump or call through a register or memory: illumos's kernel is
@@ -34,6 +39,7 @@
 //! undefined symbols).
 
 mod allowlist;
+mod cnames;
 mod code;
 mod report;
 
@@ -43,6 +49,7 @@ use object::read::SectionIndex;
 use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym, SymbolTable};
 
 pub use allowlist::Allowlist;
+pub use cnames::{CKind, CNames};
 pub use krtld_rules::Rule as KrtldRule;
 pub use report::{Figures, Frame, Report, Rule, Violation};
 
@@ -53,6 +60,8 @@ type Header = elf::FileHeader64<Endianness>;
 pub struct Options {
     /// Largest prologue stack frame allowed, in bytes.
     pub max_frame: u64,
+    /// Names the module must define (none by default).
+    pub c_names: CNames,
 }
 
 /// Default [`Options::max_frame`]: kernel threads have small stacks, and
@@ -63,6 +72,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             max_frame: DEFAULT_MAX_FRAME,
+            c_names: CNames::none(),
         }
     }
 }
@@ -176,6 +186,7 @@ fn check_module(bytes: &[u8], allowlist: &Allowlist, options: &Options, report: 
 
     figure_relocations(&table, &sections, endian, bytes, &mut report.figures);
     check_symbols(&symbols, sections.as_slice(), allowlist, report);
+    check_names(&symbols, &options.c_names, report);
     code::check_code(&sections, &symbols, options, report);
 }
 
@@ -362,6 +373,56 @@ fn check_symbols(
             Rule::EntryPoint,
             entry,
             format!("module entry point `{entry}` {why}; it must be a global, defined function"),
+        );
+    }
+}
+
+/// Whether `name` is a Rust symbol name, v0 (`_R…`) or legacy (`_ZN…E`).
+fn is_rust_mangled(name: &str) -> bool {
+    rustc_demangle::try_demangle(name).is_ok()
+}
+
+/// No defined symbol with a Rust-mangled name, and every C name defined as
+/// the kind listed.
+fn check_names(symbols: &[Symbol], c_names: &CNames, report: &mut Report) {
+    for symbol in symbols
+        .iter()
+        .filter(|s| !s.undefined && is_rust_mangled(&s.name))
+    {
+        report.push(
+            Rule::MangledName,
+            format!("symbol #{}", symbol.index),
+            format!(
+                "`{}` ({}) is a Rust-mangled name: DTrace fbt probes and mdb would show it \
+                 as is; give it a C name (`export_name` or `no_mangle` under \
+                 cfg(ptm_kernel))",
+                symbol.name,
+                demangle(&symbol.name)
+            ),
+        );
+    }
+    for (name, kind) in c_names.iter() {
+        let found = symbols
+            .iter()
+            .find(|s| s.name == name && !s.undefined && s.section.is_some());
+        let expected = match kind {
+            CKind::Function => elf::STT_FUNC,
+            CKind::Object => elf::STT_OBJECT,
+        };
+        let why = match found {
+            None => "is not defined".to_owned(),
+            Some(s) if s.kind != expected => {
+                format!("is not an {} symbol (st_type {})", kind.word(), s.kind.0)
+            }
+            Some(_) => continue,
+        };
+        report.push(
+            Rule::CName,
+            format!("`{name}`"),
+            format!(
+                "C's name `{name}` (a {} in the C driver) {why}: the module must define it",
+                kind.word()
+            ),
         );
     }
 }

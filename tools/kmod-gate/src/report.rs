@@ -32,6 +32,11 @@ pub enum Rule {
     StackFrame,
     /// A thread-local (SHF_TLS) section.
     Tls,
+    /// A defined symbol with a Rust-mangled name.
+    MangledName,
+    /// A name of the C driver's that the module does not define (as the
+    /// kind listed).
+    CName,
 }
 
 impl Rule {
@@ -49,6 +54,8 @@ impl Rule {
             Rule::FramePointer => "frame-pointer",
             Rule::StackFrame => "stack-frame",
             Rule::Tls => "tls",
+            Rule::MangledName => "mangled-name",
+            Rule::CName => "c-name",
         }
     }
 }

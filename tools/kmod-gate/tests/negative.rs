@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmod_gate::{Allowlist, KrtldRule, Report, Rule, check};
+use kmod_gate::{Allowlist, CNames, KrtldRule, Options, Report, Rule, check, check_with};
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol, elf};
 
@@ -287,11 +287,13 @@ fn gotpcrel_call_is_rejected() {
     let report = gate(&object);
     assert_reports(&report, RELOCATION_TYPE, "GOTPCREL");
     assert_reports(&report, RELOCATION_TYPE, "mod_install");
-    // PIC code also references the GOT itself, which is no kernel symbol.
+    // PIC code also references the GOT itself, which is no kernel symbol,
+    // and a call through the GOT is an indirect call.
     assert_reports(&report, Rule::UndefinedSymbol, "_GLOBAL_OFFSET_TABLE_");
+    assert_reports(&report, Rule::IndirectBranch, "in `_init`: `call");
     assert_eq!(
         rules(&report),
-        [RELOCATION_TYPE, Rule::UndefinedSymbol],
+        [RELOCATION_TYPE, Rule::IndirectBranch, Rule::UndefinedSymbol],
         "{report}"
     );
 }
@@ -515,7 +517,8 @@ fn rust_panic_machinery_is_rejected() {
     );
     let report = gate(&compile("rust-panic", &source, &[], &[]));
     assert_reports(&report, Rule::Panic, "core::panicking::panic_fmt");
-    assert_only(&report, Rule::Panic);
+    // A Rust name in the symbol table is refused as such too.
+    assert_eq!(rules(&report), [Rule::Panic, Rule::MangledName], "{report}");
 }
 
 #[test]
@@ -742,4 +745,56 @@ fn indirect_branches_through_the_retpoline_thunks_pass() {
     let bytes = std::fs::read(compile("retpoline", &source, &[], &flags)).unwrap();
     let report = check(&bytes, &Allowlist::from_names(names));
     assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn rust_mangled_name_is_rejected() {
+    // A legacy-mangled Rust path, defined in C.
+    let source = format!(
+        "{MODULE}\nextern void freemsg(void *);\n\
+         void _ZN3ptm6driver9ptm_flush17h0123456789abcdefE(void) {{ freemsg(0); }}\n"
+    );
+    let report = gate(&compile("mangled", &source, &[], &[]));
+    assert_reports(&report, Rule::MangledName, "ptm::driver::ptm_flush");
+    assert_reports(&report, Rule::MangledName, "give it a C name");
+    assert_only(&report, Rule::MangledName);
+}
+
+/// The control module's own names, as a C names list.
+const CONTROL_NAMES: &str = "_init function\n_fini function\n_info function\nmodlinkage object\n";
+
+fn gate_with_names(object: &Path, names: &str) -> Report {
+    let bytes = std::fs::read(object).expect("read object");
+    let options = Options {
+        c_names: CNames::parse(names).expect("names"),
+        ..Options::default()
+    };
+    check_with(&bytes, &allowlist(), &options)
+}
+
+#[test]
+fn c_names_present_with_their_kinds_pass() {
+    let report = gate_with_names(&compile("c-names", MODULE, &[], &[]), CONTROL_NAMES);
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn missing_c_name_is_rejected() {
+    let object = compile("c-name-missing", MODULE, &[], &[]);
+    let report = gate_with_names(&object, &format!("{CONTROL_NAMES}ptmwint object\n"));
+    assert_reports(
+        &report,
+        Rule::CName,
+        "`ptmwint` (a object in the C driver) is not defined",
+    );
+    assert_only(&report, Rule::CName);
+}
+
+#[test]
+fn c_name_of_the_wrong_kind_is_rejected() {
+    let object = compile("c-name-kind", MODULE, &[], &[]);
+    let report = gate_with_names(&object, "_init function\nmodlinkage function\n");
+    assert_reports(&report, Rule::CName, "`modlinkage`");
+    assert_reports(&report, Rule::CName, "is not an function symbol");
+    assert_only(&report, Rule::CName);
 }
