@@ -107,7 +107,7 @@ use std::sync::Arc;
 
 use ptm::sys::*;
 
-pub use ddi::{MI_INFO_LINKAGE, driverops_addr, mod_install, register_driverops_alias};
+pub use ddi::{driverops_addr, register_driverops_alias};
 pub use msg::mtype_name;
 /// The ABI bindings (`ptm::sys`), for tests that call kernel functions.
 pub use ptm::sys;

@@ -8,6 +8,8 @@
 mod common;
 use common::*;
 
+use std::ffi::c_int;
+
 use ptm_sim::sys::{CE_WARN, ENXIO, MODREV_1, modlinkage};
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
@@ -52,7 +54,7 @@ fn init_before_info_is_refused_with_enxio() {
         assert!(!w.is_loaded());
         assert!(
             w.cmn_err_messages()
-                .contains(&(CE_WARN as i32, BAD_LINKAGE.to_owned()))
+                .contains(&(CE_WARN, BAD_LINKAGE.to_owned()))
         );
         // The real order works again.
         w.reload().expect("_info, then _init");
@@ -68,11 +70,22 @@ fn mod_install_of_another_linkage_is_refused_with_enxio() {
         let linkage = w.module_linkage();
         // SAFETY: the driver's static modlinkage, copied bit for bit.
         let mut copy: modlinkage = unsafe { linkage.read() };
+        let address = kernel_symbols()
+            .into_iter()
+            .find(|(name, _)| *name == "mod_install")
+            .expect("the simulated kernel's mod_install")
+            .1;
+        // SAFETY: the simulator exports mod_install as this C function.
+        let mod_install = unsafe {
+            std::mem::transmute::<*const std::ffi::c_void, extern "C" fn(*mut modlinkage) -> c_int>(
+                address,
+            )
+        };
         let rc = w.with_kernel(|| mod_install(&mut copy));
         assert_eq!(rc, ENXIO, "a copy is not the module's linkage");
         assert!(
             w.cmn_err_messages()
-                .contains(&(CE_WARN as i32, BAD_LINKAGE.to_owned()))
+                .contains(&(CE_WARN, BAD_LINKAGE.to_owned()))
         );
         assert_eq!(w.module_linkage(), linkage, "still the module's");
     });
