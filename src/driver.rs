@@ -1,6 +1,6 @@
 //! The pseudo-terminal manager: ptmopen, ptmclose, ptmwput, ptmrsrv and
-//! ptmwsrv, following illumos's `usr/src/uts/common/io/ptm.c` branch for
-//! branch.
+//! ptmwsrv, doing what illumos's `usr/src/uts/common/io/ptm.c` does, with
+//! the deliberate differences listed below.
 //!
 //! # How the pieces fit
 //!
@@ -21,13 +21,23 @@
 //! ioctls with a NAK, everything else with a two-byte `M_ERROR` that sets
 //! a persistent EINVAL write error on the manager's stream head.
 //!
-//! # The one deliberate difference from illumos
+//! # The deliberate differences from illumos
 //!
-//! OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
-//! NULL when ZONEPT moved the pty into a zone that no longer exists (or is
-//! not running); illumos then passes NULL to `zone_rele` (and, for large
-//! ids, to `valid_ephemeral_uid`) and panics. Here that OWNERPT is refused
-//! with EINVAL.
+//! * OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
+//!   NULL when ZONEPT moved the pty into a zone that no longer exists (or
+//!   is not running); illumos then passes NULL to `zone_rele` (and, for
+//!   large ids, to `valid_ephemeral_uid`) and panics. Here that OWNERPT is
+//!   refused with EINVAL ([`ownerpt`]).
+//! * An ioctl bound for the subsidiary that `putq` cannot queue (no band
+//!   structure could be allocated for its band) is NAKed with ENOSR, so
+//!   that its caller wakes at once and learns why; illumos ignores putq's
+//!   failure, leaking the message while its caller waits for the ioctl's
+//!   timeout ([`ptm_ioctl`]).
+//! * Any other message that `putq` or `putbq` cannot queue is freed;
+//!   illumos leaks it ([`ptmwput`], `send_to_subsidiary`).
+//! * The put procedure takes the reader reference only on the `M_FLUSH`
+//!   path, the one that uses the peer's queue (no outcome changes;
+//!   [`ptmwput`] says why).
 //!
 //! Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
 //! kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
@@ -46,6 +56,7 @@ use crate::sys::{self, dev_t};
 const ENXIO: c_int = sys::ENXIO;
 const ENOMEM: c_int = sys::ENOMEM;
 const EINVAL: c_int = sys::EINVAL;
+const ENOSR: c_int = sys::ENOSR;
 
 /// Opens a manager: always through the clone device, one open per minor.
 ///
@@ -226,12 +237,23 @@ fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
 
     let reply = match logic::classify_ioctl(cmd) {
         PtIoctl::Other => {
-            if ptmp.subsidiary_ready() {
-                // As for data: freed if it cannot be queued.
-                let _ = qp.putq(mp);
-                return;
+            if !ptmp.subsidiary_ready() {
+                Err(EINVAL)
+            } else {
+                match qp.putq(mp) {
+                    Ok(()) => return,
+                    // Deliberate difference: no band structure could be
+                    // allocated for it. illumos leaks the message, and its
+                    // caller waits for the ioctl's timeout (or forever);
+                    // here it is NAKed with ENOSR (out of STREAMS
+                    // resources), so that the caller wakes at once and
+                    // learns why.
+                    Err(back) => {
+                        mp = back;
+                        Err(ENOSR)
+                    }
+                }
             }
-            Err(EINVAL)
         }
         PtIoctl::Unlock => {
             ptmp.lock().remove_state(PtState::PTLOCK);

@@ -53,7 +53,8 @@
 //! * context: [`World::set_cred`], [`World::set_zone`], [`World::add_zone`],
 //!   [`World::remove_zone`];
 //! * faults: [`World::fail_nth_allocb`], [`World::fail_next_pt_ttys_alloc`],
-//!   [`World::fail_attach_subsidiary`], [`World::set_pty_limit`];
+//!   [`World::fail_attach_subsidiary`], [`World::fail_next_qband_alloc`],
+//!   [`World::set_pty_limit`];
 //! * observation: [`World::trace`], [`World::trace_lines`],
 //!   [`World::leaks`], [`World::anomalies`], [`World::head_read_queue`],
 //!   [`World::driver_write_queue`], [`World::minor_nodes`],
@@ -1702,6 +1703,14 @@ impl World {
     /// Makes `ptms_attach_subsidiary` fail (while `fail` is true).
     pub fn fail_attach_subsidiary(&mut self, fail: bool) {
         self.core.st.borrow_mut().faults.attach_fail = fail;
+    }
+
+    /// Makes the next band-structure (`qband`) allocation fail: the
+    /// `putq` or `putbq` that needs it returns 0, neither queueing nor
+    /// freeing the message (illumos `allocband` failing under memory
+    /// pressure).
+    pub fn fail_next_qband_alloc(&mut self) {
+        self.core.st.borrow_mut().faults.qband_alloc_fail += 1;
     }
 
     /// Caps the number of ptys `pt_ttys_alloc` hands out.

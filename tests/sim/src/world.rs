@@ -221,6 +221,9 @@ pub(crate) struct Faults {
     pub pt_ttys_alloc_fail: u32,
     /// `ptms_attach_subsidiary` fails while set.
     pub attach_fail: bool,
+    /// Number of upcoming band-structure (`qband`) allocations that fail,
+    /// making `putq`/`putbq` of a message of a new band return 0.
+    pub qband_alloc_fail: u32,
 }
 
 /// What `mod_install` recorded.
