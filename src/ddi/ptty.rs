@@ -221,11 +221,14 @@ impl<'a> Pty<'a> {
 // The four reference-lock operations are functions of their own, taking the
 // pty pointer by value: in the kernel module they carry names
 // (`pt_enter_read` & co., for DTrace's fbt probes) and are called, not
-// expanded in place as C's macros are; built for a host they are Rust's to
-// inline. The guards above and below are their only callers.
+// expanded in place as C's macros are (the module's size target); built
+// for a host they are marked `inline`, so that every codegen unit may
+// inline them (the host's speed target). The guards above and below are
+// their only callers.
 
 /// PT_ENTER_READ.
 #[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
 fn pt_enter_read(pty: Pty<'_>) {
     let lock = pty.lock();
     while lock.refcnt() < 0 {
@@ -237,6 +240,7 @@ fn pt_enter_read(pty: Pty<'_>) {
 
 /// PT_ENTER_WRITE.
 #[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
 fn pt_enter_write(pty: Pty<'_>) {
     let lock = pty.lock();
     while lock.refcnt() != 0 {
@@ -248,6 +252,7 @@ fn pt_enter_write(pty: Pty<'_>) {
 
 /// PT_EXIT_READ.
 #[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
 fn pt_exit_read(pty: Pty<'_>) {
     let lock = pty.lock();
     // Our reference keeps the count positive, so this cannot wrap.
@@ -261,6 +266,7 @@ fn pt_exit_read(pty: Pty<'_>) {
 
 /// PT_EXIT_WRITE.
 #[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
 fn pt_exit_write(pty: Pty<'_>) {
     let lock = pty.lock();
     lock.set_refcnt(0);
