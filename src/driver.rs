@@ -64,6 +64,7 @@ const ENOSR: c_int = sys::ENOSR;
 /// locked until UNLKPT), links the queues, publishes the read queue to the
 /// subsidiary side and sends the stream head its tty options. `*devp`
 /// returns with the new minor.
+#[inline]
 pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> c_int {
     let sflag = OpenState::from_bits_retain(sflag);
     let dminor = logic::getminor(*devp);
@@ -122,6 +123,7 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
 /// Closes the manager: hangs up the subsidiary, unpublishes the manager's
 /// read queue, lets the subsidiary's write side drain (its service routine
 /// now NAKs and frees what it holds), unlinks and gives the pty back.
+#[inline]
 pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
     {
         let r = ptmp.enter_read();
@@ -171,6 +173,7 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
 /// store under the writer mark, and `PTLOCK` is only ever cleared. So every
 /// outcome here is an outcome ptm.c can have, and the common path (data,
 /// ioctls) saves two `pt_lock` round trips per message.
+#[inline]
 pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) -> c_int {
     match c_int::from(mp.db_type()) {
         sys::M_FLUSH => ptm_flush(qp, ptmp, mp),
@@ -317,6 +320,7 @@ fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
 
 /// The read-side service routine: the manager's stream head has room again,
 /// so let the subsidiary's write side send what it holds.
+#[inline]
 pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
     let r = ptmp.enter_read();
     if let Some(wq) = r.pts_rdq().and_then(Queue::wr) {
@@ -330,6 +334,7 @@ pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
 /// subsidiary while it has room (high-priority ones regardless), or, when
 /// the subsidiary is gone or locked, discards them -- NAKing ioctls so their
 /// callers wake -- and raises the write error.
+#[inline]
 pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
     // If there are no messages there's nothing to do.
     let Some(mp) = qp.getq() else {
