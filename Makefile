@@ -18,9 +18,13 @@
 # model, no red zone, soft-float, PLT-style calls; see
 # x86_64-illumos-kernel.json) and a core/compiler_builtins rebuilt for it
 # with -Zbuild-std. Both are unstable cargo/rustc features. As the Linux
-# kernel does for its Rust code, we keep to a pinned stable toolchain and set
-# RUSTC_BOOTSTRAP=1 for this one build to unlock them, rather than depend on
-# a moving nightly. Nothing else in the repository is built that way.
+# kernel does for its Rust code, we keep to a pinned stable toolchain
+# (rust-toolchain.toml) and set RUSTC_BOOTSTRAP=1 for this one build to
+# unlock them, rather than depend on a moving nightly. Nothing else in the
+# repository is built that way.
+#
+# Every cargo command here runs with --locked: a build never rewrites a
+# Cargo.lock, and a stale one is an error.
 
 SHELL := /bin/sh
 
@@ -50,8 +54,12 @@ KMOD_PROFILE := kmod
 KMOD_LIB := target/$(KMOD_TARGET)/$(KMOD_PROFILE)/libptm.a
 KMOD_DIR := target/kmod
 KMOD := $(KMOD_DIR)/ptm
-MERGE_LD := kmod/kmod-merge.ld
 ALLOWLIST := kmod/allowlist.txt
+C_NAMES := kmod/c-names.txt
+
+# The link step (ld -r with kmod/kmod-merge.ld, then objcopy), written once
+# in kmod/link.sh: $(KMOD_LINK) <staticlib> <module>.
+KMOD_LINK := LD="$(LD)" OBJCOPY="$(OBJCOPY)" READELF="$(READELF)" kmod/link.sh
 
 # Unstable flags for the kernel build (see RUSTC_BOOTSTRAP above). core and
 # compiler_builtins are rebuilt for the target; compiler-builtins-mem is NOT
@@ -59,9 +67,6 @@ ALLOWLIST := kmod/allowlist.txt
 # kernel's own at load time.
 KMOD_CARGO_FLAGS := --profile $(KMOD_PROFILE) --target $(KMOD_SPEC) \
 	-Zbuild-std=core,compiler_builtins -Zjson-target-spec
-
-# The module's roots: everything not reachable from these is dropped.
-KMOD_ROOTS := -u _init -u _fini -u _info
 
 GATE := target/debug/kmod-gate
 
@@ -74,32 +79,20 @@ TEST_EXTRA :=
 all: kmod gate
 
 # 1. cargo: the crate as a staticlib for the kernel target.
-# 2. ld -r: one relocatable object; --gc-sections keeps what the entry
-#    points reach, the script merges the sections and pins them at 0.
-# 3. objcopy: drop the LOCAL undefined symbols ld -r leaves behind for
-#    externs used only by discarded code (krtld refuses any), and .comment;
-#    and make every definition but the module entry points local, as the C
-#    driver's are static (ptmopen & co. keep their names for DTrace and mdb).
+# 2. kmod/link.sh: ld -r and objcopy into the one ET_REL object krtld loads
+#    (the script says what each step is for).
 kmod:
-	RUSTC_BOOTSTRAP=1 $(CARGO) rustc -p ptm $(KMOD_CARGO_FLAGS) --crate-type staticlib
+	RUSTC_BOOTSTRAP=1 $(CARGO) rustc --locked -p ptm $(KMOD_CARGO_FLAGS) --crate-type staticlib
 	@mkdir -p $(KMOD_DIR)
-	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) \
-		--whole-archive $(KMOD_LIB) --no-whole-archive -o $(KMOD_DIR)/ptm.o
-	$(call strip_local_undefined,$(KMOD_DIR)/ptm.o,$(KMOD))
+	$(KMOD_LINK) $(KMOD_LIB) $(KMOD)
 	@echo "built $(KMOD)"
 
-# $(call strip_local_undefined,in,out)
-define strip_local_undefined
-	locals=`$(READELF) -sW $(1) | awk '$$5 == "LOCAL" && $$7 == "UND" && $$8 != "" { printf "-N %s ", $$8 }'`; \
-	$(OBJCOPY) $$locals -G _init -G _fini -G _info --remove-section=.comment $(1) $(2)
-endef
-
 gate-bin:
-	$(CARGO) build -q -p kmod-gate
+	$(CARGO) build --locked -q -p kmod-gate
 
 gate: gate-bin
 	@test -f $(KMOD) || { echo "$(KMOD) does not exist: run 'make kmod' first" >&2; exit 1; }
-	$(GATE) $(KMOD) --allowlist $(ALLOWLIST)
+	$(GATE) $(KMOD) --allowlist $(ALLOWLIST) --c-names $(C_NAMES)
 
 # The gate on a minimal driver-shaped module (tools/kmod-gate/fixtures/
 # minimod) built twice: for our target spec, where it must pass, and for
@@ -114,21 +107,15 @@ DEMO_OUT := $(KMOD_DIR)/demo
 gate-demo: gate-bin
 	@mkdir -p $(DEMO_OUT)
 	cd $(DEMO_DIR) && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(DEMO_TARGET_DIR) \
-		$(CARGO) build -q --release --target $(KMOD_SPEC) \
+		$(CARGO) build --locked -q --release --target $(KMOD_SPEC) \
 		-Zbuild-std=core,compiler_builtins -Zjson-target-spec
-	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
-		$(DEMO_TARGET_DIR)/$(KMOD_TARGET)/release/libminimod.a --no-whole-archive \
-		-o $(DEMO_OUT)/spec.o
-	$(call strip_local_undefined,$(DEMO_OUT)/spec.o,$(DEMO_OUT)/minimod-spec)
+	$(KMOD_LINK) $(DEMO_TARGET_DIR)/$(KMOD_TARGET)/release/libminimod.a $(DEMO_OUT)/minimod-spec
 	$(GATE) $(DEMO_OUT)/minimod-spec --allowlist $(ALLOWLIST)
 	cd $(DEMO_DIR) && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(DEMO_TARGET_DIR) \
 		RUSTFLAGS="-C relocation-model=static -C code-model=kernel -C force-frame-pointers=yes" \
-		$(CARGO) build -q --release --target x86_64-unknown-none \
+		$(CARGO) build --locked -q --release --target x86_64-unknown-none \
 		-Zbuild-std=core,compiler_builtins
-	$(LD) -r --gc-sections --orphan-handling=warn $(KMOD_ROOTS) -T $(MERGE_LD) --whole-archive \
-		$(DEMO_TARGET_DIR)/x86_64-unknown-none/release/libminimod.a --no-whole-archive \
-		-o $(DEMO_OUT)/stock.o
-	$(call strip_local_undefined,$(DEMO_OUT)/stock.o,$(DEMO_OUT)/minimod-stock)
+	$(KMOD_LINK) $(DEMO_TARGET_DIR)/x86_64-unknown-none/release/libminimod.a $(DEMO_OUT)/minimod-stock
 	@echo "expecting the gate to reject the stock-target build:"
 	@if $(GATE) $(DEMO_OUT)/minimod-stock --allowlist $(ALLOWLIST) > $(DEMO_OUT)/stock.txt; then \
 		cat $(DEMO_OUT)/stock.txt; \
@@ -144,8 +131,8 @@ gate-demo: gate-bin
 test:
 	$(MAKE) all
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	PTM_KMOD=$(CURDIR)/$(KMOD) $(CARGO) test --workspace
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	PTM_KMOD=$(CURDIR)/$(KMOD) $(CARGO) test --locked --workspace
 	$(MAKE) gate-demo
 	$(if $(strip $(TEST_EXTRA)),$(MAKE) $(TEST_EXTRA))
 

@@ -32,6 +32,7 @@ impl ParseCallbacks for MacroTypes {
 }
 
 fn main() {
+    kernel_cfg();
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let include = manifest.join("include");
     let header = include.join("ptm_abi.h");
@@ -72,4 +73,19 @@ fn main() {
     bindings
         .write_to_file(&out)
         .expect("could not write the generated bindings");
+}
+
+/// Sets `cfg(ptm_kernel)` when the crate is built for the kernel (a target
+/// with no operating system: `x86_64-illumos-kernel.json`, as `make kmod`
+/// builds it). Under it the module's objects and functions carry C's names
+/// (`ptmwint`, `ptmopen`, ..., see `kmod/c-names.txt`) and `_init`/`_fini`/
+/// `_info` are the entry points. The host build (an rlib linked into the
+/// test programs, beside the C `ptm.c` and a simulated kernel) keeps Rust's
+/// mangled names, so it defines no global symbol but `ptm_rs_init`,
+/// `ptm_rs_fini` and `ptm_rs_info`.
+fn kernel_cfg() {
+    println!("cargo::rustc-check-cfg=cfg(ptm_kernel)");
+    if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "none") {
+        println!("cargo::rustc-cfg=ptm_kernel");
+    }
 }

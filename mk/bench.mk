@@ -17,6 +17,6 @@ BENCH_REFERENCE_C := $(or $(PTM_REFERENCE_C),$(wildcard $(CURDIR)/../shared/refe
 
 bench: kmod
 	PTM_REFERENCE_C=$(BENCH_REFERENCE_C) CARGO_TARGET_DIR=$(BENCH_DIR) \
-		$(CARGO) build -q --release --manifest-path tests/bench/Cargo.toml
+		$(CARGO) build --locked -q --release --manifest-path tests/bench/Cargo.toml
 	PTM_REFERENCE_C=$(BENCH_REFERENCE_C) BENCH_OUT=$(BENCH_DIR) PTM_KMOD=$(CURDIR)/$(KMOD) \
 		$(BENCH_DIR)/release/ptm-bench

@@ -10,6 +10,9 @@
 #   make fuzz-run     the same with FUZZ_TIME=0 (no limit) unless given, for
 #                     long runs (FUZZ_ARGS='-jobs=2 -workers=2' for both cores)
 #
+# cargo fuzz has no --locked: `cargo metadata --locked` checks first that
+# fuzz/Cargo.lock is up to date, so that a run never rewrites it.
+#
 # Needs PTM_REFERENCE_C (or ../shared/reference/ptm.c beside the clone): the
 # C oracle is what the variants are compared with. Without it both targets
 # print a SKIPPED line and succeed.
@@ -33,6 +36,8 @@ define fuzz_differential
 		echo "SKIPPED: PTM_REFERENCE_C not set ($@)"; \
 	else \
 		mkdir -p fuzz/corpus/differential && \
+		$(CARGO) +$(FUZZ_TOOLCHAIN) metadata --locked --format-version 1 \
+			--manifest-path fuzz/Cargo.toml >/dev/null && \
 		cd fuzz && PTM_REFERENCE_C=$(abspath $(FUZZ_REFERENCE_C)) \
 		$(CARGO) +$(FUZZ_TOOLCHAIN) fuzz run differential \
 			corpus/differential seeds/differential -- \

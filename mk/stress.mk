@@ -12,5 +12,5 @@ PTM_STRESS_SECS ?= 60
 .PHONY: stress
 
 stress:
-	PTM_STRESS_SECS=$(PTM_STRESS_SECS) $(CARGO) test -p ptm-sim --release --test stress -- \
+	PTM_STRESS_SECS=$(PTM_STRESS_SECS) $(CARGO) test --locked -p ptm-sim --release --test stress -- \
 		--include-ignored --nocapture

@@ -1,6 +1,6 @@
 //! The pseudo-terminal manager: ptmopen, ptmclose, ptmwput, ptmrsrv and
-//! ptmwsrv, following illumos's `usr/src/uts/common/io/ptm.c` branch for
-//! branch.
+//! ptmwsrv, doing what illumos's `usr/src/uts/common/io/ptm.c` does, with
+//! the deliberate differences listed below.
 //!
 //! # How the pieces fit
 //!
@@ -21,17 +21,27 @@
 //! ioctls with a NAK, everything else with a two-byte `M_ERROR` that sets
 //! a persistent EINVAL write error on the manager's stream head.
 //!
-//! # Deliberate differences from illumos
+//! # The deliberate differences from illumos
 //!
 //! * OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
 //!   NULL when ZONEPT moved the pty into a zone that no longer exists (or
 //!   is not running); illumos then passes NULL to `zone_rele` (and, for
 //!   large ids, to `valid_ephemeral_uid`) and panics. Here that OWNERPT is
-//!   refused with EINVAL.
+//!   refused with EINVAL ([`ownerpt`]).
+//! * An ioctl bound for the subsidiary that `putq` cannot queue (no band
+//!   structure could be allocated for its band) is NAKed with ENOSR, so
+//!   that its caller wakes at once and learns why; illumos ignores putq's
+//!   failure, leaking the message while its caller waits for the ioctl's
+//!   timeout ([`ptm_ioctl`]).
+//! * Any other message that `putq` or `putbq` cannot queue is freed;
+//!   illumos leaks it ([`ptmwput`], `send_to_subsidiary`).
+//! * The put procedure takes the reader reference only on the `M_FLUSH`
+//!   path, the one that uses the peer's queue (no outcome changes;
+//!   [`ptmwput`] says why).
 //! * The manager's close clears PTSTTY as well as PTMOPEN and PTLOCK when
 //!   no subsidiary is open, so that a pty freed without a subsidiary ever
 //!   opening has no state left (illumos's DEBUG kernel asserts that when
-//!   the pty cache is reaped); see [`ptmclose`].
+//!   the pty cache is reaped; [`ptmclose`]).
 //!
 //! Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
 //! kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
@@ -50,6 +60,7 @@ use crate::sys::{self, dev_t};
 const ENXIO: c_int = sys::ENXIO;
 const ENOMEM: c_int = sys::ENOMEM;
 const EINVAL: c_int = sys::EINVAL;
+const ENOSR: c_int = sys::ENOSR;
 
 /// Opens a manager: always through the clone device, one open per minor.
 ///
@@ -57,6 +68,7 @@ const EINVAL: c_int = sys::EINVAL;
 /// locked until UNLKPT), links the queues, publishes the read queue to the
 /// subsidiary side and sends the stream head its tty options. `*devp`
 /// returns with the new minor.
+#[inline]
 pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> c_int {
     let sflag = OpenState::from_bits_retain(sflag);
     let dminor = logic::getminor(*devp);
@@ -115,6 +127,7 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
 /// Closes the manager: hangs up the subsidiary, unpublishes the manager's
 /// read queue, lets the subsidiary's write side drain (its service routine
 /// now NAKs and frees what it holds), unlinks and gives the pty back.
+#[inline]
 pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
     {
         let r = ptmp.enter_read();
@@ -176,7 +189,8 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
 /// store under the writer mark, and `PTLOCK` is only ever cleared. So every
 /// outcome here is an outcome ptm.c can have, and the common path (data,
 /// ioctls) saves two `pt_lock` round trips per message.
-pub fn ptmwput(qp: Queue<'_>, ptmp: &PtTtys, mp: Message) -> c_int {
+#[inline]
+pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) -> c_int {
     match c_int::from(mp.db_type()) {
         sys::M_FLUSH => ptm_flush(qp, ptmp, mp),
 
@@ -206,7 +220,8 @@ pub fn ptmwput(qp: Queue<'_>, ptmp: &PtTtys, mp: Message) -> c_int {
 /// Kept out of line (as is [`ptm_ioctl`]) so that the data path through
 /// ptmwput needs no registers beyond its own.
 #[inline(never)]
-fn ptm_flush(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+fn ptm_flush(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
     let plan = logic::flush_plan(mp.byte(0));
     if plan.flush_own_write {
         if plan.band_only {
@@ -231,7 +246,8 @@ fn ptm_flush(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
 /// carrying the errno; any other ioctl is queued for the subsidiary, or
 /// refused with EINVAL while there is none.
 #[inline(never)]
-fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
     let Some((cmd, cred)) = mp.ioctl().map(|ioc| (ioc.cmd(), ioc.cred())) else {
         // Not even an iocblk: nothing the stream head sends. It cannot be
         // answered (an answer is written into the iocblk), so free it.
@@ -240,12 +256,23 @@ fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
 
     let reply = match logic::classify_ioctl(cmd) {
         PtIoctl::Other => {
-            if ptmp.subsidiary_ready() {
-                // As for data: freed if it cannot be queued.
-                let _ = qp.putq(mp);
-                return;
+            if !ptmp.subsidiary_ready() {
+                Err(EINVAL)
+            } else {
+                match qp.putq(mp) {
+                    Ok(()) => return,
+                    // Deliberate difference: no band structure could be
+                    // allocated for it. illumos leaks the message, and its
+                    // caller waits for the ioctl's timeout (or forever);
+                    // here it is NAKed with ENOSR (out of STREAMS
+                    // resources), so that the caller wakes at once and
+                    // learns why.
+                    Err(back) => {
+                        mp = back;
+                        Err(ENOSR)
+                    }
+                }
             }
-            Err(EINVAL)
         }
         PtIoctl::Unlock => {
             ptmp.lock().remove_state(PtState::PTLOCK);
@@ -256,8 +283,8 @@ fn ptm_ioctl(qp: Queue<'_>, ptmp: &PtTtys, mut mp: Message) {
             ptmp.lock().insert_state(PtState::PTSTTY);
             Ok(())
         }
-        PtIoctl::ZonePt => zonept(ptmp, cred, &mut mp),
-        PtIoctl::OwnerPt => ownerpt(ptmp, &mut mp),
+        PtIoctl::ZonePt => zonept(&ptmp, cred, &mut mp),
+        PtIoctl::OwnerPt => ownerpt(&ptmp, &mut mp),
     };
     match reply {
         Ok(()) => qp.miocack(mp, 0, 0),
@@ -298,6 +325,7 @@ fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
 
 /// Sends `M_ERROR(NOERROR, EINVAL)` up the manager's stream: leave reads
 /// alone, fail writes with EINVAL from now on.
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_error_reply"))]
 fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
     if let Some(mut mp) = mp {
         mp.set_byte(0, sys::NOERROR);
@@ -308,6 +336,7 @@ fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
 
 /// The read-side service routine: the manager's stream head has room again,
 /// so let the subsidiary's write side send what it holds.
+#[inline]
 pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
     let r = ptmp.enter_read();
     if let Some(wq) = r.pts_rdq().and_then(Queue::wr) {
@@ -321,6 +350,7 @@ pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
 /// subsidiary while it has room (high-priority ones regardless), or, when
 /// the subsidiary is gone or locked, discards them -- NAKing ioctls so their
 /// callers wake -- and raises the write error.
+#[inline]
 pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
     // If there are no messages there's nothing to do.
     let Some(mp) = qp.getq() else {
@@ -362,6 +392,7 @@ fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_>, mut mp: Message) {
 /// NAKing ioctls so that their callers wake, and raises the manager's write
 /// error.
 #[inline(never)]
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_discard_all"))]
 fn discard_all(qp: Queue<'_>, mut mp: Message) {
     loop {
         if c_int::from(mp.db_type()) == sys::M_IOCTL {

@@ -35,7 +35,7 @@ mod driver;
 #[cfg(not(test))]
 pub mod module;
 
-#[cfg(all(target_os = "none", not(test)))]
+#[cfg(all(ptm_kernel, not(test)))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     unsafe extern "C" {

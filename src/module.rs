@@ -10,10 +10,17 @@
 //! framework may write to the ops vectors (`devo_refcnt`), so they are
 //! [`KernelTable`]s, i.e. interior-mutable statics.
 //!
-//! Naming: built for the kernel target, the module entry points are the
-//! `_init`, `_fini`, `_info` krtld looks up. Built for a host (the test
-//! suite), every executable already has `_init`/`_fini` from the C runtime,
-//! so they are exported as `ptm_rs_init`, `ptm_rs_fini`, `ptm_rs_info`
+//! Naming: built for the kernel (`cfg(ptm_kernel)`, set by build.rs), every
+//! table and function has the name ptm.c gives it (`ptm_info`, `ptmrint`,
+//! `ptmwint`, `ptminfo`, `cb_ptm_ops`, `ptm_ops`, `modldrv`, `modlinkage`,
+//! `ptm_dip`, `ptmopen`, ..., listed in `kmod/c-names.txt`, which the gate
+//! checks), so that mdb's ptm module finds `ptmwint` and DTrace's fbt probes
+//! read as they do for C; the link step makes all but `_init`, `_fini` and
+//! `_info` local, as C's statics are. Built for a host (the test suite),
+//! the names stay mangled, so that nothing clashes with the C `ptm.c` and
+//! the simulated kernel linked into the same program; and since every
+//! executable already has `_init`/`_fini` from the C runtime, the entry
+//! points are exported as `ptm_rs_init`, `ptm_rs_fini`, `ptm_rs_info`
 //! instead.
 
 use core::cell::UnsafeCell;
@@ -105,6 +112,7 @@ type DipFn = unsafe extern "C" fn(*mut dev_info_t) -> c_int;
 type ResetFn = unsafe extern "C" fn(*mut dev_info_t, sys::ddi_reset_cmd_t) -> c_int;
 
 /// Module name and the manager queues' packet sizes and water marks.
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_info"))]
 static PTM_INFO: KernelTable<module_info> = KernelTable::new(module_info {
     mi_idnum: 0xdead,
     mi_idname: c"ptm".as_ptr().cast_mut(),
@@ -116,6 +124,7 @@ static PTM_INFO: KernelTable<module_info> = KernelTable::new(module_info {
 
 /// Read side: no put procedure (nothing is ever queued there), a service
 /// routine for back-enabling, and the open/close routines.
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptmrint"))]
 static PTMRINT: KernelTable<qinit> = KernelTable::new(qinit {
     qi_putp: None,
     qi_srvp: Some(ptmrsrv),
@@ -130,6 +139,7 @@ static PTMRINT: KernelTable<qinit> = KernelTable::new(qinit {
 });
 
 /// Write side: put and service procedures.
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptmwint"))]
 static PTMWINT: KernelTable<qinit> = KernelTable::new(qinit {
     qi_putp: Some(ptmwput),
     qi_srvp: Some(ptmwsrv),
@@ -143,6 +153,7 @@ static PTMWINT: KernelTable<qinit> = KernelTable::new(qinit {
     qi_struiot: 0,
 });
 
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptminfo"))]
 static PTMINFO: KernelTable<streamtab> = KernelTable::new(streamtab {
     st_rdinit: table_ptr!(PTMRINT, qinit),
     st_wrinit: table_ptr!(PTMWINT, qinit),
@@ -152,6 +163,7 @@ static PTMINFO: KernelTable<streamtab> = KernelTable::new(streamtab {
 
 /// `cb_ptm_ops` of `DDI_DEFINE_STREAM_OPS`: a STREAMS driver's character
 /// entry points are all placeholders; only `cb_str` and the flags matter.
+#[cfg_attr(ptm_kernel, unsafe(export_name = "cb_ptm_ops"))]
 static CB_PTM_OPS: KernelTable<cb_ops> = KernelTable::new(cb_ops {
     cb_open: old_style!(sys::nulldev as OpenFn),
     cb_close: old_style!(sys::nulldev as CloseFn),
@@ -174,6 +186,7 @@ static CB_PTM_OPS: KernelTable<cb_ops> = KernelTable::new(cb_ops {
 });
 
 /// `ptm_ops` of `DDI_DEFINE_STREAM_OPS`.
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_ops"))]
 static PTM_OPS: KernelTable<dev_ops> = KernelTable::new(dev_ops {
     devo_rev: sys::DEVO_REV,
     devo_refcnt: 0,
@@ -192,12 +205,14 @@ static PTM_OPS: KernelTable<dev_ops> = KernelTable::new(dev_ops {
 /// The linkinfo is the C driver's "Pseudo-Terminal Manager Driver" with
 /// the implementation named instead, so that `modinfo` shows which ptm is
 /// loaded (at most MODMAXLINKINFOLEN - 1 = 31 characters).
+#[cfg_attr(ptm_kernel, unsafe(export_name = "modldrv"))]
 static MODLDRV: KernelTable<modldrv> = KernelTable::new(modldrv {
     drv_modops: &raw const sys::mod_driverops as *mut sys::mod_ops,
     drv_linkinfo: LINKINFO.as_ptr().cast_mut(),
     drv_dev_ops: table_ptr!(PTM_OPS, dev_ops),
 });
 
+#[cfg_attr(ptm_kernel, unsafe(export_name = "modlinkage"))]
 static MODLINKAGE: KernelTable<modlinkage> = KernelTable::new(modlinkage {
     ml_rev: sys::MODREV_1,
     ml_linkage: [
@@ -216,6 +231,7 @@ pub const LINKINFO: &core::ffi::CStr = c"Pseudo-Terminal Manager (Rust)";
 const _: () = assert!(LINKINFO.count_bytes() < sys::MODMAXLINKINFOLEN as usize);
 
 /// Our devinfo node, set by attach (read by getinfo).
+#[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_dip"))]
 static PTM_DIP: AtomicPtr<dev_info_t> = AtomicPtr::new(null_mut());
 
 /// `_init`: installs the module; on success sets up the pty tables.
@@ -223,8 +239,8 @@ static PTM_DIP: AtomicPtr<dev_info_t> = AtomicPtr::new(null_mut());
 /// # Safety
 ///
 /// Called by the module framework (modload), once, before any other entry.
-#[cfg_attr(target_os = "none", unsafe(export_name = "_init"))]
-#[cfg_attr(not(target_os = "none"), unsafe(export_name = "ptm_rs_init"))]
+#[cfg_attr(ptm_kernel, unsafe(export_name = "_init"))]
+#[cfg_attr(not(ptm_kernel), unsafe(export_name = "ptm_rs_init"))]
 pub unsafe extern "C" fn module_init() -> c_int {
     // SAFETY: the linkage table is a valid, fully initialised static.
     let rc = unsafe { sys::mod_install(MODLINKAGE.get()) };
@@ -239,8 +255,8 @@ pub unsafe extern "C" fn module_init() -> c_int {
 /// # Safety
 ///
 /// Called by the module framework (modunload).
-#[cfg_attr(target_os = "none", unsafe(export_name = "_fini"))]
-#[cfg_attr(not(target_os = "none"), unsafe(export_name = "ptm_rs_fini"))]
+#[cfg_attr(ptm_kernel, unsafe(export_name = "_fini"))]
+#[cfg_attr(not(ptm_kernel), unsafe(export_name = "ptm_rs_fini"))]
 pub unsafe extern "C" fn module_fini() -> c_int {
     // SAFETY: the linkage table is a valid static, as installed by _init.
     unsafe { sys::mod_remove(MODLINKAGE.get()) }
@@ -251,15 +267,15 @@ pub unsafe extern "C" fn module_fini() -> c_int {
 /// # Safety
 ///
 /// `modinfop` must be a valid `struct modinfo` to fill in (the framework's).
-#[cfg_attr(target_os = "none", unsafe(export_name = "_info"))]
-#[cfg_attr(not(target_os = "none"), unsafe(export_name = "ptm_rs_info"))]
+#[cfg_attr(ptm_kernel, unsafe(export_name = "_info"))]
+#[cfg_attr(not(ptm_kernel), unsafe(export_name = "ptm_rs_info"))]
 pub unsafe extern "C" fn module_info_entry(modinfop: *mut modinfo) -> c_int {
     // SAFETY: valid linkage table; modinfop is the caller's (see above).
     unsafe { sys::mod_info(MODLINKAGE.get(), modinfop) }
 }
 
 /// attach(9E): creates the `ptmajor` node and the `ptmx` clone node.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptm_attach(devi: *mut dev_info_t, cmd: sys::ddi_attach_cmd_t) -> c_int {
     if cmd != sys::DDI_ATTACH {
         return sys::DDI_FAILURE;
@@ -288,7 +304,7 @@ unsafe extern "C" fn ptm_attach(devi: *mut dev_info_t, cmd: sys::ddi_attach_cmd_
 }
 
 /// detach(9E): removes the minor nodes.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptm_detach(devi: *mut dev_info_t, cmd: sys::ddi_detach_cmd_t) -> c_int {
     if cmd != sys::DDI_DETACH {
         return sys::DDI_FAILURE;
@@ -299,7 +315,7 @@ unsafe extern "C" fn ptm_detach(devi: *mut dev_info_t, cmd: sys::ddi_detach_cmd_
 }
 
 /// getinfo(9E): the one devinfo node, and instance 0.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptm_devinfo(
     _dip: *mut dev_info_t,
     infocmd: sys::ddi_info_cmd_t,
@@ -323,7 +339,7 @@ unsafe extern "C" fn ptm_devinfo(
 }
 
 /// qi_qopen: the framework's call into `driver::ptmopen`.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptmopen(
     rqp: *mut queue_t,
     devp: *mut dev_t,
@@ -338,7 +354,7 @@ unsafe extern "C" fn ptmopen(
 }
 
 /// qi_qclose: the framework's call into `driver::ptmclose`.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptmclose(rqp: *mut queue_t, _flag: c_int, _credp: *mut cred_t) -> c_int {
     // SAFETY: the framework passes our read queue, valid for the close.
     let rqp = unsafe { Queue::from_entry(rqp) };
@@ -349,7 +365,7 @@ unsafe extern "C" fn ptmclose(rqp: *mut queue_t, _flag: c_int, _credp: *mut cred
 }
 
 /// qi_putp of the write side: the framework's call into `driver::ptmwput`.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptmwput(qp: *mut queue_t, mp: *mut mblk_t) -> c_int {
     // SAFETY: the framework passes our write queue, valid for the call, and
     // hands over a message on no queue; neither is ever NULL.
@@ -357,11 +373,11 @@ unsafe extern "C" fn ptmwput(qp: *mut queue_t, mp: *mut mblk_t) -> c_int {
     // SAFETY: put and service procedures only run between ptmopen's
     // qprocson and ptmclose's qprocsoff, while q_ptr holds the pty.
     let ptmp = unsafe { PtTtys::of_open_stream(qp) };
-    driver::ptmwput(qp, &ptmp, mp)
+    driver::ptmwput(qp, ptmp, mp)
 }
 
 /// qi_srvp of the read side: the framework's call into `driver::ptmrsrv`.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptmrsrv(qp: *mut queue_t) -> c_int {
     // SAFETY: the framework passes our read queue, valid for the call.
     let qp = unsafe { Queue::from_entry(qp) };
@@ -371,7 +387,7 @@ unsafe extern "C" fn ptmrsrv(qp: *mut queue_t) -> c_int {
 }
 
 /// qi_srvp of the write side: the framework's call into `driver::ptmwsrv`.
-#[unsafe(no_mangle)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
 unsafe extern "C" fn ptmwsrv(qp: *mut queue_t) -> c_int {
     // SAFETY: the framework passes our write queue, valid for the call.
     let qp = unsafe { Queue::from_entry(qp) };

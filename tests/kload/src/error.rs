@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use krtld_rules::Refusal;
+
 /// A module that krtld would refuse (or silently mis-load), or that this
 /// loader could not place in memory.  The `Display` text names the problem,
 /// the section/symbol/offset concerned, and what krtld does with it.
@@ -17,54 +19,16 @@ pub enum LoadError {
         /// The error.
         source: io::Error,
     },
-    /// No ELF magic.
-    NotElf,
-    /// Not an amd64 object: krtld's `elf_mach_ok` wants `ELFDATA2LSB` and
-    /// `EM_AMD64`.  (A 32-bit object is reported here too.)
-    WrongIsa {
-        /// `EI_CLASS`.
-        class: u8,
-        /// `EI_DATA`.
-        data: u8,
-        /// `e_machine`.
-        machine: u16,
-    },
-    /// `e_type` is not `ET_REL`: krtld loads only relocatable objects.
-    NotRelocatable {
-        /// `e_type`.
-        e_type: u16,
-    },
-    /// The object is structurally broken (bad offsets, indices, sizes).
+    /// A rule of krtld's that the object breaks (`krtld_rules::check`,
+    /// the rules the gate applies): the first one found.
+    Refused(Refusal),
+    /// The object is structurally broken (bad offsets, indices, sizes) in a
+    /// way the loader found after the rules passed.
     Malformed(String),
-    /// An `SHF_ALLOC` section has a non-zero `sh_addr` ("non-zero sect addr
-    /// in input file"), typically from an `ld -r -T` script that does not
-    /// pin output sections at 0.
-    NonZeroSectionAddress {
-        /// Section name.
-        section: String,
-        /// Section index.
-        index: usize,
-        /// Its `sh_addr`.
-        addr: u64,
-    },
-    /// There is no `SHT_SYMTAB` (a stripped module).
-    NoSymbolTable,
-    /// Thread-local symbols: krtld refuses undefined/common ones ("TLS symbol
-    /// not supported") and every TLS relocation; this loader refuses any.
-    TlsSymbols {
-        /// The symbols.
-        names: Vec<String>,
-    },
     /// Calls krtld rewrites at load time (`__dtrace_probe_*` SDT probe sites,
     /// `smap_enable`/`smap_disable` hot-inlines).  krtld would accept them;
     /// this loader does not model the rewriting and refuses.
     NotModelled {
-        /// The symbols.
-        names: Vec<String>,
-    },
-    /// `LOCAL` undefined symbols (GNU `ld -r --gc-sections` leftovers): krtld
-    /// never looks LOCAL symbols up, so each is an "undefined symbol".
-    LocalUndefined {
         /// The symbols.
         names: Vec<String>,
     },
@@ -80,32 +44,6 @@ pub enum LoadError {
     UndeclaredData {
         /// The symbol.
         name: String,
-    },
-    /// A `SHT_REL` section: krtld "can't process type SHT_REL".
-    RelSection {
-        /// Section name.
-        section: String,
-    },
-    /// A `SHT_RELA` section whose `sh_link` is not the symbol table
-    /// (krtld: "reloc for non-default symtab").
-    RelocationSymtabMismatch {
-        /// Section name.
-        section: String,
-    },
-    /// A relocation type krtld refuses or would apply wrongly.
-    UnsupportedRelocation {
-        /// The relocated section.
-        section: String,
-        /// `r_offset`.
-        offset: u64,
-        /// `r_type`.
-        r_type: u32,
-        /// Its psABI name.
-        type_name: &'static str,
-        /// The referenced symbol (or section) name.
-        symbol: String,
-        /// What krtld does with it.
-        reason: &'static str,
     },
     /// A relocation whose value does not fit its 32-bit field (krtld
     /// reports it with `REL_ERR_NOFIT` and fails the load; for `PLT32`,
@@ -141,60 +79,12 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            LoadError::NotElf => write!(f, "not an ELF object (bad magic)"),
-            LoadError::WrongIsa {
-                class,
-                data,
-                machine,
-            } => write!(
-                f,
-                "not an amd64 module: EI_CLASS {class}, EI_DATA {data}, e_machine {machine}; \
-                 krtld requires ELFDATA2LSB and EM_AMD64 (62)"
-            ),
-            LoadError::NotRelocatable { e_type } => write!(
-                f,
-                "e_type {} ({e_type}) is not ET_REL: krtld loads only relocatable objects \
-                 (ET_DYN/ET_EXEC modules carry PLTs and GOTs it cannot process)",
-                match object::elf::FileType(*e_type) {
-                    object::elf::ET_NONE => "ET_NONE",
-                    object::elf::ET_EXEC => "ET_EXEC",
-                    object::elf::ET_DYN => "ET_DYN",
-                    object::elf::ET_CORE => "ET_CORE",
-                    _ => "unknown",
-                }
-            ),
+            LoadError::Refused(refusal) => refusal.fmt(f),
             LoadError::Malformed(what) => write!(f, "malformed ELF object: {what}"),
-            LoadError::NonZeroSectionAddress {
-                section,
-                index,
-                addr,
-            } => write!(
-                f,
-                "SHF_ALLOC section {section} (index {index}) has non-zero sh_addr {addr:#x}: \
-                 krtld refuses it (\"non-zero sect addr in input file\"); pin every output \
-                 section at 0 in the ld -r script"
-            ),
-            LoadError::NoSymbolTable => write!(
-                f,
-                "no SHT_SYMTAB symbol table found: krtld needs one (do not strip the module)"
-            ),
-            LoadError::TlsSymbols { names } => write!(
-                f,
-                "TLS symbol(s) {}: the kernel has no thread-local storage for modules; \
-                 krtld refuses them (\"TLS symbol not supported\")",
-                list(names)
-            ),
             LoadError::NotModelled { names } => write!(
                 f,
                 "symbol(s) {} name call sites krtld rewrites at load time (SDT probes / SMAP \
                  hot-inlines); this loader does not model that rewriting",
-                list(names)
-            ),
-            LoadError::LocalUndefined { names } => write!(
-                f,
-                "LOCAL undefined symbol(s) {}: krtld never resolves LOCAL symbols, so each \
-                 is an \"undefined symbol\" and the load fails (remove ld -r --gc-sections \
-                 leftovers with objcopy -N)",
                 list(names)
             ),
             LoadError::Unresolved { names } => write!(
@@ -207,28 +97,6 @@ impl fmt::Display for LoadError {
                 f,
                 "undefined symbol '{name}' is an STT_OBJECT but was not declared as data \
                  (LoadOptions::data); it would have been bound to a code trampoline"
-            ),
-            LoadError::RelSection { section } => write!(
-                f,
-                "section {section} is SHT_REL: krtld can't process type SHT_REL (amd64 \
-                 modules must use SHT_RELA)"
-            ),
-            LoadError::RelocationSymtabMismatch { section } => write!(
-                f,
-                "relocation section {section} does not link to the symbol table: krtld \
-                 refuses a \"reloc for non-default symtab\""
-            ),
-            LoadError::UnsupportedRelocation {
-                section,
-                offset,
-                r_type,
-                type_name,
-                symbol,
-                reason,
-            } => write!(
-                f,
-                "relocation {type_name} (type {r_type}) against '{symbol}' at {section}+{offset:#x} \
-                 refused: {reason}"
             ),
             LoadError::RelocationOverflow {
                 section,
@@ -257,6 +125,7 @@ impl std::error::Error for LoadError {
         match self {
             LoadError::Io { source, .. } => Some(source),
             LoadError::Memory(e) => Some(e),
+            LoadError::Refused(r) => Some(r),
             _ => None,
         }
     }

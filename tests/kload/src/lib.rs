@@ -7,41 +7,35 @@
 //!
 //! On a real kernel, `kobj_load_module` (`usr/src/uts/common/krtld/kobj.c`)
 //! reads the object, `get_progbits` places its sections, `get_syms` rebases
-//! its symbols, `do_common`/`do_symbols` binds undefined and common symbols
-//! against the kernel and the module's dependencies, and `do_relocations`
+//! its symbols, `do_common`/`do_symbols` binds undefined symbols against the
+//! kernel and the module's dependencies, and `do_relocations`
 //! (`usr/src/uts/intel/amd64/krtld/kobj_reloc.c`, with the arithmetic of
 //! `doreloc.c`) applies the `SHT_RELA` sections of every loaded section.
-//! modctl then calls `_init`, `_info` and `_fini`.  This crate does the same
-//! steps, in the same order, with the same refusals:
+//! modctl then calls `_info`, `_init` and `_fini`.  This crate does the same
+//! steps, in the same order.  What krtld refuses in the object itself is
+//! decided by the rules the gate applies too (`krtld_rules::check`, one
+//! copy of them): the first refusal comes back as [`LoadError::Refused`].
 //!
 //! | krtld step | modelled as |
 //! |---|---|
-//! | ELF magic, `elf_mach_ok` (`ELFDATA2LSB`, `EM_AMD64`), `e_type == ET_REL` | [`LoadError::NotElf`], [`LoadError::WrongIsa`], [`LoadError::NotRelocatable`] |
-//! | `get_progbits_size`: every `SHF_ALLOC` section must have `sh_addr == 0` | [`LoadError::NonZeroSectionAddress`] |
+//! | every refusal the object alone decides: header, section addresses and alignments, the last `SHT_SYMTAB` and its symbols, relocation sections, types and fields | `krtld_rules::check` → [`LoadError::Refused`] |
 //! | `get_progbits`: non-writable alloc sections to the text arena, writable ones (and zeroed `NOBITS`) to the data arena, each at its `sh_addralign` | [`Area`], [`LoadedModule::sections`]; both areas in one mapping **below 2 GiB** |
 //! | `do_dynamic` / `depends_on`: `DT_NEEDED` or the `_depends_on` array | reported by [`LoadedModule::depends_on`], not acted on |
-//! | `get_syms`: an `SHT_SYMTAB` is required; symbol values get the section base added | [`LoadError::NoSymbolTable`] |
-//! | `do_symbols`: TLS symbols refused; non-LOCAL undefined (and global common) symbols looked up in the kernel; LOCAL undefined and unresolved non-weak symbols fail the load; unresolved weak ones stay unbound | resolver callback in [`LoadOptions`]; [`LoadError::TlsSymbols`], [`LoadError::LocalUndefined`], [`LoadError::Unresolved`] |
-//! | `do_common`: remaining common symbols allocated, aligned to `st_value` | a `COMMON` block in the data area |
-//! | `do_relocations`: `SHT_REL` refused; `sh_link` must be the symtab; relocations of non-alloc (debug) sections skipped | [`LoadError::RelSection`], [`LoadError::RelocationSymtabMismatch`] |
-//! | `do_relocate`: `S + A` (`- P` if PC-relative), range-checked, **added to the field's existing contents**; references to unresolved weak symbols left untouched | `R_X86_64_64`, `PC32`, `PLT32`, `32S` applied; everything else refused ([`LoadError::UnsupportedRelocation`]); [`LoadError::RelocationOverflow`] |
-//! | modctl `modinstall` / `mod_getinfo` / `moduninstall` | [`LoadedModule::call_init`], [`LoadedModule::call_info`], [`LoadedModule::call_fini`] |
+//! | `get_syms`: symbol values get the section base added | [`LoadedModule::symbol`] |
+//! | `do_symbols`: non-LOCAL undefined symbols looked up in the kernel; unresolved non-weak symbols fail the load; unresolved weak ones stay unbound | resolver callback in [`LoadOptions`]; [`LoadError::Unresolved`] |
+//! | `do_relocate`: `S + A` (`- P` if PC-relative), range-checked, **added to the field's existing contents**; references to unresolved weak symbols left untouched | `R_X86_64_64`, `PC32`, `PLT32`, `32S` applied; [`LoadError::RelocationOverflow`] |
+//! | modctl `mod_getinfo` / `modinstall` / `moduninstall` | [`LoadedModule::call_info`], [`LoadedModule::call_init`], [`LoadedModule::call_fini`] |
 //!
 //! # Deliberate differences
 //!
-//! * **Stricter relocation set.**  krtld applies any type in its table.
-//!   The `GOTPCREL` family (`GOTPCREL`, `GOTPCRELX`, `REX_GOTPCRELX`) it
-//!   applies *wrongly* and silently (it has no GOT and writes `S + A` into a
-//!   RIP-relative displacement), so a module that contains one loads and then
-//!   crashes.  This loader refuses those, and also every type other than the
-//!   four a kernel-code-model object needs, saying what krtld would do.
-//!   `R_X86_64_32` is refused because on a real kernel (addresses in the top
-//!   2 GiB) it can never fit, though here in low memory it would.
+//! * **Stricter rules** (`krtld_rules`' documentation lists them): only the
+//!   relocation types a kernel-code-model object needs (krtld applies the
+//!   `GOTPCREL` family *wrongly* and silently: it has no GOT and writes
+//!   `S + A` into a RIP-relative displacement, so such a module loads and
+//!   then crashes; `R_X86_64_32` can never fit a kernel address); any
+//!   `STT_TLS` symbol; any common symbol.
 //! * **`PLT32` is range-checked.**  krtld checks `PC32` and `32S` but not
 //!   `PLT32`; an overflowing `PLT32` is refused here rather than truncated.
-//! * **Any `STT_TLS` symbol is refused** (krtld refuses undefined/common TLS
-//!   symbols and all TLS relocations, which amounts to the same for real
-//!   objects).
 //! * **Low memory instead of the top 2 GiB.**  A process cannot map the
 //!   kernel's address range, but the bottom 2 GiB (`MAP_32BIT`, or hinted
 //!   `MAP_FIXED_NOREPLACE`) keep the property the kernel code model relies
@@ -105,12 +99,12 @@ mod cc;
 mod error;
 mod loader;
 mod mem;
-mod reloc;
 
 pub use cc::{KERNEL_CFLAGS, build_c_reference_kobj, c_compiler, compile_kernel_object};
 pub use error::LoadError;
+pub use krtld_rules::Refusal;
+pub use krtld_rules::type_name as relocation_type_name;
 pub use loader::{
     Area, Binding, FiniFn, Import, InfoFn, InitFn, LoadOptions, LoadedModule, LoadedSection,
     Region, TRAMPOLINE_SIZE, load, load_file,
 };
-pub use reloc::type_name as relocation_type_name;

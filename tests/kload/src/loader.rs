@@ -6,16 +6,15 @@ use std::path::Path;
 
 use object::Endianness;
 use object::elf;
+use object::read::SectionIndex;
 use object::read::elf::{
-    Dyn as _, FileHeader, Rela as _, SectionHeader as _, Sym as _, SymbolTable,
+    Dyn as _, FileHeader as _, Rela as _, SectionHeader as _, Sym as _, SymbolTable,
 };
-use object::read::{FileKind, SectionIndex};
+
+use krtld_rules::{self as rules, Apply, Refusal};
 
 use crate::error::LoadError;
 use crate::mem::{LOW_LIMIT, Mapping, PAGE, round_up};
-use crate::reloc::{self, Apply};
-
-type Header = elf::FileHeader64<Endianness>;
 
 /// Size of one function trampoline: `jmp *0(%rip)` (6 bytes) followed by the
 /// 8-byte absolute target, padded with `int3` to 16.
@@ -38,9 +37,7 @@ pub type InfoFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 /// (the "kernel"), and which of those names are data rather than functions.
 ///
 /// The resolver plays `kobj_lookup_all` over unix/genunix: it is asked for
-/// every undefined non-LOCAL symbol, and also for every global `SHN_COMMON`
-/// symbol (krtld binds a common to an existing kernel definition of the
-/// same name before allocating it).  It must return `None` for names it
+/// every undefined non-LOCAL symbol.  It must return `None` for names it
 /// does not export.  A null pointer counts as `None`.
 pub struct LoadOptions<'a> {
     resolver: &'a dyn Fn(&str) -> Option<*const ()>,
@@ -113,10 +110,10 @@ impl Region {
 /// Where one `SHF_ALLOC` section was placed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadedSection {
-    /// Section name (`COMMON` for the block of allocated common symbols).
+    /// Section name.
     pub name: String,
-    /// Section header index (`None` for the common block).
-    pub index: Option<usize>,
+    /// Section header index.
+    pub index: usize,
     /// Text or data area.
     pub area: Area,
     /// Load address.
@@ -190,11 +187,12 @@ pub struct LoadedModule {
     depends_on: Option<String>,
 }
 
+/// A symbol's section index. `krtld_rules::check` has refused every other
+/// kind (`SHN_COMMON`, `SHN_XINDEX`, ...) before the loader reads them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shndx {
     Undef,
     Abs,
-    Common,
     Section(usize),
 }
 
@@ -260,11 +258,10 @@ pub unsafe fn load_file(
 /// Loads an amd64 ET_REL kernel module image the way `kobj_load_module`
 /// does, binding its undefined symbols with `opts`.
 ///
-/// Checks, in krtld's order: ELF magic and ISA, `ET_REL`, `sh_addr == 0`
-/// for every `SHF_ALLOC` section, an `SHT_SYMTAB`, symbol resolution (TLS,
-/// LOCAL undefined, unresolved non-weak), then the relocation sections
-/// (`SHT_REL`, symtab link, relocation types in `SHF_ALLOC` sections).
-/// Nothing is mapped until all of those passed.
+/// First every rule of [`krtld_rules::check`] (the gate's rules too): the
+/// first refusal is returned as [`LoadError::Refused`]. Then symbol
+/// resolution (SDT/SMAP sites, unresolved non-weak symbols, undeclared
+/// data). Nothing is mapped until all of those passed.
 ///
 /// # Safety
 /// For every symbol declared with [`LoadOptions::data`] that ends up
@@ -273,7 +270,10 @@ pub unsafe fn load_file(
 /// they are only called (through trampolines) when the caller runs module
 /// code, which is itself unsafe.
 pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule, LoadError> {
-    let header = check_header(image)?;
+    if let Some(refusal) = rules::check(image).refusals.into_iter().next() {
+        return Err(LoadError::Refused(refusal));
+    }
+    let header = rules::check_header(image).map_err(LoadError::Refused)?;
     let endian = Endianness::Little;
     let sections = header.sections(endian, image)?;
     let shnum = sections.len();
@@ -291,18 +291,11 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
             continue;
         }
         let name = section_name(sh);
-        let addr = sh.sh_addr(endian);
-        if addr != 0 {
-            return Err(LoadError::NonZeroSectionAddress {
-                section: name,
-                index: index.0,
-                addr,
-            });
-        }
+        // sh_addr 0 and a power-of-two alignment: checked by the rules.
         let align = sh.sh_addralign(endian).max(1);
-        if !align.is_power_of_two() || align > MAX_SIZE {
+        if align > MAX_SIZE {
             return Err(LoadError::Malformed(format!(
-                "section {name} has sh_addralign {align}, not a power of two"
+                "section {name} has sh_addralign {align}, implausibly large"
             )));
         }
         let size = sh.sh_size(endian);
@@ -349,46 +342,29 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
     }
 
     // --- get_syms: the (last, like krtld) SHT_SYMTAB ---------------------
-    let (symtab_index, symtab_header) = sections
-        .enumerate()
-        .filter(|(_, sh)| sh.sh_type(endian) == elf::SHT_SYMTAB)
-        .last()
-        .ok_or(LoadError::NoSymbolTable)?;
-    let symtab = SymbolTable::parse(endian, image, &sections, symtab_index, symtab_header)?;
+    let symtab_index = rules::symbol_table_index(&sections, endian)
+        .ok_or(LoadError::Refused(Refusal::NoSymbolTable))?;
+    let symtab = SymbolTable::parse(
+        endian,
+        image,
+        &sections,
+        symtab_index,
+        sections.section(symtab_index)?,
+    )?;
     let mut syms: Vec<SymInfo> = Vec::with_capacity(symtab.len());
     for (i, sym) in symtab.enumerate() {
         let name = String::from_utf8_lossy(symtab.symbol_name(endian, sym)?).into_owned();
         let shndx = match sym.st_shndx(endian) {
             elf::SHN_UNDEF => Shndx::Undef,
             elf::SHN_ABS => Shndx::Abs,
-            elf::SHN_COMMON => Shndx::Common,
-            elf::SHN_XINDEX => match symtab.shndx(endian, i) {
-                Some(0) => Shndx::Undef,
-                Some(x) => Shndx::Section(x as usize),
-                None => {
-                    return Err(LoadError::Malformed(format!(
-                        "symbol {} '{name}' uses SHN_XINDEX without an SHT_SYMTAB_SHNDX entry",
-                        i.0
-                    )));
-                }
-            },
-            s if !s.is_reserved() => Shndx::Section(usize::from(s.0)),
+            s if !s.is_reserved() && usize::from(s.0) < shnum => Shndx::Section(usize::from(s.0)),
             other => {
                 return Err(LoadError::Malformed(format!(
-                    "symbol {} '{name}' has special section index {other:#x} (such as \
-                     SHN_AMD64_LCOMMON), which krtld does not handle",
+                    "symbol {} '{name}' has section index {other:#x}, which the rules refuse",
                     i.0
                 )));
             }
         };
-        if let Shndx::Section(s) = shndx
-            && s >= shnum
-        {
-            return Err(LoadError::Malformed(format!(
-                "bad shndx {s} in symbol {} '{name}'",
-                i.0
-            )));
-        }
         syms.push(SymInfo {
             name,
             bind: sym.st_bind().0,
@@ -409,21 +385,15 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         }
     };
 
-    // --- do_common / do_symbols: bind undefined and common symbols -------
-    let mut tls = Vec::new();
+    // --- do_symbols: bind undefined symbols (the rules refused TLS and
+    // common symbols and LOCAL undefined ones) -----------------------------
     let mut not_modelled = Vec::new();
-    let mut local_undefined = Vec::new();
     let mut unresolved = Vec::new();
     let mut imports: Vec<ImportPlan> = Vec::new();
     let mut import_by_name: HashMap<String, usize> = HashMap::new();
     let mut sym_import: Vec<Option<usize>> = vec![None; syms.len()];
-    let mut commons: Vec<usize> = Vec::new();
     for (i, s) in syms.iter().enumerate().skip(1) {
-        if s.kind == elf::STT_TLS.0 {
-            tls.push(s.name.clone());
-            continue;
-        }
-        if !matches!(s.shndx, Shndx::Undef | Shndx::Common) {
+        if s.shndx != Shndx::Undef {
             continue;
         }
         if s.bind != elf::STB_LOCAL.0 {
@@ -434,8 +404,6 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
             if let Some(target) = (opts.resolver)(&s.name).filter(|p| !p.is_null()) {
                 let kind = if let Some(&size) = opts.data.get(&s.name) {
                     ImportKind::Data(size)
-                } else if s.shndx == Shndx::Common {
-                    ImportKind::Data(s.size as usize)
                 } else if s.kind == elf::STT_OBJECT.0 {
                     return Err(LoadError::UndeclaredData {
                         name: s.name.clone(),
@@ -455,83 +423,36 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
                 continue;
             }
         }
-        if s.shndx == Shndx::Undef {
-            if s.name.starts_with("__dtrace_probe_")
-                || s.name == "smap_enable"
-                || s.name == "smap_disable"
-            {
-                not_modelled.push(s.name.clone());
-            } else if s.bind == elf::STB_LOCAL.0 {
-                local_undefined.push(s.name.clone());
-            } else if s.bind != elf::STB_WEAK.0 {
-                unresolved.push(s.name.clone());
-            }
-            continue;
+        if s.name.starts_with("__dtrace_probe_")
+            || s.name == "smap_enable"
+            || s.name == "smap_disable"
+        {
+            not_modelled.push(s.name.clone());
+        } else if s.bind != elf::STB_WEAK.0 {
+            unresolved.push(s.name.clone());
         }
-        // A common symbol nobody exports: st_value is its alignment.
-        let align = s.value.max(1);
-        if !align.is_power_of_two() || align > MAX_SIZE || s.size > MAX_SIZE {
-            return Err(LoadError::Malformed(format!(
-                "common symbol '{}' has alignment {align} / size {}",
-                s.name, s.size
-            )));
-        }
-        commons.push(i);
-    }
-    if !tls.is_empty() {
-        return Err(LoadError::TlsSymbols { names: tls });
     }
     if !not_modelled.is_empty() {
         return Err(LoadError::NotModelled {
             names: not_modelled,
         });
     }
-    if !local_undefined.is_empty() {
-        return Err(LoadError::LocalUndefined {
-            names: local_undefined,
-        });
-    }
     if !unresolved.is_empty() {
         return Err(LoadError::Unresolved { names: unresolved });
     }
 
-    // --- do_relocations, checking pass -----------------------------------
+    // --- do_relocations: the plan (every entry was checked by the rules:
+    // section types and links, types, symbols, fields inside the section) --
     let mut relocs: Vec<RelocPlan> = Vec::new();
-    for (index, sh) in sections.enumerate().skip(1) {
-        match sh.sh_type(endian) {
-            elf::SHT_REL => {
-                return Err(LoadError::RelSection {
-                    section: section_name(sh),
-                });
-            }
-            elf::SHT_RELA => {}
-            _ => continue,
-        }
-        if sh.sh_link(endian) as usize != symtab_index.0 {
-            return Err(LoadError::RelocationSymtabMismatch {
-                section: section_name(sh),
-            });
-        }
-        let info = sh.sh_info(endian) as usize;
-        if info >= shnum {
-            return Err(LoadError::Malformed(format!(
-                "relocation section {} (index {}) has sh_info {info} out of range",
-                section_name(sh),
-                index.0
-            )));
+    for sh in sections.iter().skip(1) {
+        if sh.sh_type(endian) != elf::SHT_RELA {
+            continue;
         }
         // Relocations of sections that are not loaded (debug info) are
         // skipped, as krtld does.
-        let Some(alloc) = alloc_of_section[info] else {
+        let Some(Some(alloc)) = alloc_of_section.get(sh.sh_info(endian) as usize).copied() else {
             continue;
         };
-        if sh.sh_entsize(endian) != std::mem::size_of::<elf::Rela64<Endianness>>() as u64 {
-            return Err(LoadError::Malformed(format!(
-                "relocation section {} has sh_entsize {}",
-                section_name(sh),
-                sh.sh_entsize(endian)
-            )));
-        }
         let Some((entries, _)) = sh.rela(endian, image)? else {
             continue;
         };
@@ -539,37 +460,22 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         for r in entries {
             let sym = r.r_sym(endian, false) as usize;
             let offset = r.r_offset(endian);
-            if sym >= syms.len() {
-                return Err(LoadError::Malformed(format!(
-                    "relocation at {}+{offset:#x} names symbol {sym}, beyond the symbol table",
-                    target.name
-                )));
-            }
             let r_type = r.r_type(endian, false).0;
-            let apply = reloc::classify(r_type);
-            match apply {
-                Apply::Skip => continue,
-                Apply::Refuse(reason) => {
-                    return Err(LoadError::UnsupportedRelocation {
-                        section: target.name.clone(),
-                        offset,
-                        r_type,
-                        type_name: reloc::type_name(r_type),
-                        symbol: display_name(sym),
-                        reason,
-                    });
-                }
-                _ => {}
+            let apply = rules::classify(r_type);
+            // The rules refused every other type, symbols beyond the table
+            // and fields outside the section; the writes below rely on the
+            // last, so it is checked again here.
+            if apply == Apply::Skip {
+                continue;
             }
-            if offset
+            let inside = offset
                 .checked_add(apply.width())
-                .is_none_or(|end| end > target.size as u64)
-            {
+                .is_some_and(|end| end <= target.size as u64);
+            if matches!(apply, Apply::Refuse(_)) || sym >= syms.len() || !inside {
                 return Err(LoadError::Malformed(format!(
-                    "relocation {} at {}+{offset:#x} lies outside the section ({} bytes)",
-                    reloc::type_name(r_type),
-                    target.name,
-                    target.size
+                    "relocation {} at {}+{offset:#x}: refused by the rules",
+                    rules::type_name(r_type),
+                    target.name
                 )));
             }
             if apply.is_32bit()
@@ -588,7 +494,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         }
     }
 
-    // --- layout: [text][trampolines] | [data][commons] | [aliases] -------
+    // --- layout: [text][trampolines] | [data] | [aliases] ------------------
     let mut max_align = PAGE;
     let mut off = 0usize;
     for a in allocs.iter_mut().filter(|a| a.area == Area::Text) {
@@ -615,15 +521,6 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         a.offset = off;
         off += a.size;
         max_align = max_align.max(a.align);
-    }
-    let mut common_offsets: HashMap<usize, usize> = HashMap::new();
-    let commons_start = off;
-    for &i in &commons {
-        let align = syms[i].value.max(1) as usize;
-        off = round_up(off, align);
-        common_offsets.insert(i, off);
-        off += syms[i].size as usize;
-        max_align = max_align.max(align);
     }
     let data_end = off;
     let alias_start = round_up(data_end, PAGE);
@@ -721,7 +618,6 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
             match s.shndx {
                 Shndx::Section(sec) => Some(section_addr(sec).wrapping_add(s.value)),
                 Shndx::Abs => Some(s.value),
-                Shndx::Common => common_offsets.get(&i).map(|o| (base + o) as u64),
                 // Unresolved weak: krtld leaves the reference alone.
                 Shndx::Undef => None,
             }
@@ -740,11 +636,11 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
             value = value.wrapping_sub(place as u64);
         }
         if r.apply.is_32bit() {
-            if !reloc::fits_sign_extended_32(value) {
+            if !rules::fits_sign_extended_32(value) {
                 return Err(LoadError::RelocationOverflow {
                     section: target.name.clone(),
                     offset: r.offset,
-                    type_name: reloc::type_name(r.r_type),
+                    type_name: rules::type_name(r.r_type),
                     symbol: display_name(r.sym),
                     value,
                 });
@@ -775,7 +671,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         }
         let loaded = match s.shndx {
             Shndx::Section(sec) => alloc_of_section[sec].is_some(),
-            Shndx::Abs | Shndx::Common => true,
+            Shndx::Abs => true,
             Shndx::Undef => false,
         };
         if let (true, Some(v)) = (loaded, values[i]) {
@@ -786,25 +682,16 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         }
     }
 
-    let mut loaded_sections: Vec<LoadedSection> = allocs
+    let loaded_sections: Vec<LoadedSection> = allocs
         .iter()
         .map(|a| LoadedSection {
             name: a.name.clone(),
-            index: Some(a.index),
+            index: a.index,
             area: a.area,
             addr: base + a.offset,
             size: a.size,
         })
         .collect();
-    if data_end > commons_start {
-        loaded_sections.push(LoadedSection {
-            name: "COMMON".to_owned(),
-            index: None,
-            area: Area::Data,
-            addr: base + commons_start,
-            size: data_end - commons_start,
-        });
-    }
 
     let mut module = LoadedModule {
         mapping,
@@ -837,49 +724,9 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
     Ok(module)
 }
 
-/// krtld's header checks: ELF magic, `elf_mach_ok`, `ET_REL`.
-fn check_header(image: &[u8]) -> Result<&Header, LoadError> {
-    // The raw (unvalidated) 64-bit header, only to read e_ident.
-    let (raw, _) = object::pod::from_bytes::<Header>(image).map_err(|()| LoadError::NotElf)?;
-    let ident = &raw.e_ident;
-    if ident.magic != elf::ELFMAG {
-        return Err(LoadError::NotElf);
-    }
-    let (class, data) = (ident.class.0, ident.data.0);
-    let kind = FileKind::parse(image).map_err(|_| LoadError::WrongIsa {
-        class,
-        data,
-        machine: 0,
-    })?;
-    let wrong_isa = |machine| LoadError::WrongIsa {
-        class,
-        data,
-        machine,
-    };
-    match kind {
-        FileKind::Elf64 => {}
-        FileKind::Elf32 => {
-            let h = elf::FileHeader32::<Endianness>::parse(image)?;
-            let endian = h.endian()?;
-            return Err(wrong_isa(h.e_machine(endian).0));
-        }
-        _ => return Err(LoadError::NotElf),
-    }
-    let header = Header::parse(image)?;
-    let endian = header.endian()?;
-    if data != elf::ELFDATA2LSB.0 || header.e_machine(endian) != elf::EM_X86_64 {
-        return Err(wrong_isa(header.e_machine(endian).0));
-    }
-    let e_type = header.e_type(endian).0;
-    if e_type != elf::ET_REL.0 {
-        return Err(LoadError::NotRelocatable { e_type });
-    }
-    Ok(header)
-}
-
 impl LoadedModule {
     /// The address of a symbol the module defines (in a loaded section,
-    /// absolute, or an allocated common), local or global; the first
+    /// or absolute), local or global; the first
     /// definition in symbol-table order wins, as with `kobj_lookup`.
     /// Undefined (imported) names are not found here: see [`Self::import`].
     pub fn symbol(&self, name: &str) -> Option<*const ()> {
@@ -897,8 +744,8 @@ impl LoadedModule {
         self.text
     }
 
-    /// The data area (writable `SHF_ALLOC` sections, zeroed NOBITS, and the
-    /// common block), read-write.
+    /// The data area (writable `SHF_ALLOC` sections and zeroed NOBITS),
+    /// read-write.
     pub fn data(&self) -> Region {
         self.data
     }
@@ -913,8 +760,7 @@ impl LoadedModule {
         self.aliases
     }
 
-    /// Where every loaded section went, in section-header order (the common
-    /// block, if any, last).
+    /// Where every loaded section went, in section-header order.
     pub fn sections(&self) -> &[LoadedSection] {
         &self.sections
     }
@@ -946,8 +792,7 @@ impl LoadedModule {
             .or_else(|| self.imports.iter().find(|i| i.target == addr))
     }
 
-    /// `kobj_addrcheck`: whether `addr` lies in the module's text or data
-    /// (including the common block).
+    /// `kobj_addrcheck`: whether `addr` lies in the module's text or data.
     pub fn contains(&self, addr: *const ()) -> bool {
         let a = addr as usize;
         self.text.contains(a) || self.data.contains(a)

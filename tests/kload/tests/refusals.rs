@@ -17,7 +17,7 @@ use object::{
     Architecture, BinaryFormat, Endianness, LittleEndian, RelocationFlags, SymbolFlags, SymbolKind,
     SymbolScope,
 };
-use ptm_kload::{LoadError, LoadOptions, LoadedModule, load, load_file};
+use ptm_kload::{LoadError, LoadOptions, LoadedModule, Refusal, load, load_file};
 
 /// Resolves every name to a function that must never run.
 fn resolve_everything(_: &str) -> Option<*const ()> {
@@ -76,7 +76,7 @@ fn gotpcrelx_from_a_pic_no_plt_extern_call_is_refused() {
     assert!(
         matches!(
             e,
-            LoadError::UnsupportedRelocation { r_type, .. } if r_type == elf::R_X86_64_GOTPCRELX.0
+            LoadError::Refused(Refusal::UnsupportedRelocation { r_type, .. }) if r_type == elf::R_X86_64_GOTPCRELX.0
         ),
         "{e:?}"
     );
@@ -92,7 +92,7 @@ fn rex_gotpcrelx_from_pic_extern_data_access_is_refused() {
     assert!(
         matches!(
             e,
-            LoadError::UnsupportedRelocation { r_type, .. } if r_type == elf::R_X86_64_REX_GOTPCRELX.0
+            LoadError::Refused(Refusal::UnsupportedRelocation { r_type, .. }) if r_type == elf::R_X86_64_REX_GOTPCRELX.0
         ),
         "{e:?}"
     );
@@ -113,7 +113,7 @@ fn plain_gotpcrel_without_relaxation_is_refused() {
     assert!(
         matches!(
             e,
-            LoadError::UnsupportedRelocation { r_type, .. } if r_type == elf::R_X86_64_GOTPCREL.0
+            LoadError::Refused(Refusal::UnsupportedRelocation { r_type, .. }) if r_type == elf::R_X86_64_GOTPCREL.0
         ),
         "{e:?}"
     );
@@ -159,7 +159,7 @@ fn r_x86_64_32_from_the_small_code_model_is_refused() {
     assert!(
         matches!(
             e,
-            LoadError::UnsupportedRelocation { r_type, .. } if r_type == elf::R_X86_64_32.0
+            LoadError::Refused(Refusal::UnsupportedRelocation { r_type, .. }) if r_type == elf::R_X86_64_32.0
         ),
         "{e:?}"
     );
@@ -177,7 +177,10 @@ fn tls_symbols_are_refused() {
         &["-O2", "-fno-pic", "-mcmodel=kernel"],
     );
     let (e, msg) = expect_refusal(load_path(&obj, &resolve_everything));
-    assert!(matches!(e, LoadError::TlsSymbols { .. }), "{e:?}");
+    assert!(
+        matches!(e, LoadError::Refused(Refusal::TlsSymbol { .. })),
+        "{e:?}"
+    );
     assert_mentions(&msg, &["TLS", "'tls_var'"]);
 }
 
@@ -218,7 +221,7 @@ fn a_non_zero_section_address_from_an_unpinned_ld_r_script_is_refused() {
     );
     let (e, msg) = expect_refusal(load_path(&out, &resolve_everything));
     match &e {
-        LoadError::NonZeroSectionAddress { section, addr, .. } => {
+        LoadError::Refused(Refusal::NonZeroSectionAddress { section, addr, .. }) => {
             assert_eq!(section, ".text");
             assert_eq!(*addr, 0x1000);
         }
@@ -259,7 +262,7 @@ fn local_undefined_symbols_left_by_ld_r_gc_sections_are_refused() {
     // Even a kernel that exports `panic` cannot satisfy a LOCAL reference.
     let (e, msg) = expect_refusal(load_path(&out, &resolve_everything));
     assert!(
-        matches!(&e, LoadError::LocalUndefined { names } if names == &["panic".to_owned()]),
+        matches!(&e, LoadError::Refused(Refusal::LocalUndefined { symbol, .. }) if symbol == "panic"),
         "{e:?}"
     );
     assert_mentions(&msg, &["LOCAL", "'panic'", "undefined symbol"]);
@@ -336,7 +339,10 @@ fn a_crafted_local_undefined_symbol_is_refused() {
         );
     }
     let (e, msg) = expect_refusal(load_bytes(&bytes, &resolve_everything));
-    assert!(matches!(e, LoadError::LocalUndefined { .. }), "{e:?}");
+    assert!(
+        matches!(e, LoadError::Refused(Refusal::LocalUndefined { .. })),
+        "{e:?}"
+    );
     assert_mentions(&msg, &["LOCAL", "'helper'"]);
 }
 
@@ -393,6 +399,44 @@ fn a_32s_value_that_does_not_sign_extend_is_refused() {
     );
 }
 
+/// A C tentative definition compiled with `-fcommon` is an `SHN_COMMON`
+/// symbol. krtld would look its name up in the kernel first and, if the
+/// kernel has a global of that name, silently make the module share it; the
+/// rules refuse every common symbol instead.
+#[test]
+fn a_common_symbol_is_refused_even_when_the_kernel_has_none_of_that_name() {
+    let dir = common::tempdir();
+    let src = "int common_counter;\nint bump_common(void) { return (++common_counter); }\n";
+    let obj = common::kernel_gcc(dir.path(), "common", src, &["-fcommon"]);
+    {
+        use object::{Object, ObjectSymbol};
+        let bytes = std::fs::read(&obj).unwrap();
+        let file = object::File::parse(&*bytes).unwrap();
+        let sym = file.symbol_by_name("common_counter").unwrap();
+        assert!(
+            sym.is_common(),
+            "precondition: -fcommon made a COMMON symbol"
+        );
+    }
+    let resolve = |_: &str| None;
+    let (e, msg) = expect_refusal(load_path(&obj, &resolve));
+    assert!(
+        matches!(
+            &e,
+            LoadError::Refused(Refusal::SpecialSectionIndex { symbol, shndx, .. })
+                if symbol == "common_counter" && *shndx == elf::SHN_COMMON.0
+        ),
+        "{e:?}"
+    );
+    assert_mentions(
+        &msg,
+        &["'common_counter'", "kernel global of the same name"],
+    );
+    // Control: the same source with a real definition loads.
+    let defined = common::kernel_gcc(dir.path(), "defined", src, &["-fno-common"]);
+    load_path(&defined, &resolve).expect("-fno-common: a .bss definition loads");
+}
+
 // ---------------------------------------------------------------------------
 // Whole-file refusals.
 
@@ -412,7 +456,7 @@ fn a_shared_object_et_dyn_is_refused() {
     assert!(
         matches!(
             e,
-            LoadError::NotRelocatable { e_type } if e_type == elf::ET_DYN.0
+            LoadError::Refused(Refusal::NotRelocatable { e_type }) if e_type == elf::ET_DYN.0
         ),
         "{e:?}"
     );
@@ -422,7 +466,7 @@ fn a_shared_object_et_dyn_is_refused() {
 #[test]
 fn a_file_that_is_not_elf_is_refused() {
     let (e, _) = expect_refusal(load_bytes(&[0u8; 128], &resolve_everything));
-    assert!(matches!(e, LoadError::NotElf), "{e:?}");
+    assert!(matches!(e, LoadError::Refused(Refusal::NotElf)), "{e:?}");
 }
 
 /// Compiles a small good kernel object for the patching tests.
@@ -468,7 +512,10 @@ fn an_sht_rel_section_is_refused() {
         sh.sh_type.set(LittleEndian, elf::SHT_REL)
     });
     let (e, msg) = expect_refusal(load_bytes(&bytes, &resolve_everything));
-    assert!(matches!(e, LoadError::RelSection { .. }), "{e:?}");
+    assert!(
+        matches!(e, LoadError::Refused(Refusal::RelSection { .. })),
+        "{e:?}"
+    );
     assert_mentions(&msg, &["SHT_REL", ".rela.text"]);
 }
 
@@ -485,7 +532,10 @@ fn an_sht_rel_section_of_debug_info_is_refused_too() {
         sh.sh_type.set(LittleEndian, elf::SHT_REL)
     });
     let (e, msg) = expect_refusal(load_bytes(&bytes, &resolve_everything));
-    assert!(matches!(e, LoadError::RelSection { .. }), "{e:?}");
+    assert!(
+        matches!(e, LoadError::Refused(Refusal::RelSection { .. })),
+        "{e:?}"
+    );
     assert_mentions(&msg, &[".rela.debug_info"]);
 }
 
@@ -497,7 +547,10 @@ fn a_module_without_a_symbol_table_is_refused() {
         sh.sh_type.set(LittleEndian, elf::SHT_PROGBITS)
     });
     let (e, msg) = expect_refusal(load_bytes(&bytes, &resolve_everything));
-    assert!(matches!(e, LoadError::NoSymbolTable), "{e:?}");
+    assert!(
+        matches!(e, LoadError::Refused(Refusal::NoSymbolTable)),
+        "{e:?}"
+    );
     assert_mentions(&msg, &["SHT_SYMTAB"]);
 }
 
@@ -514,7 +567,7 @@ fn an_object_for_another_machine_is_refused() {
     assert!(
         matches!(
             e,
-            LoadError::WrongIsa { machine, .. } if machine == elf::EM_AARCH64.0
+            LoadError::Refused(Refusal::WrongIsa { machine, .. }) if machine == elf::EM_AARCH64.0
         ),
         "{e:?}"
     );
@@ -534,9 +587,41 @@ fn a_big_endian_object_is_refused() {
     assert!(
         matches!(
             e,
-            LoadError::WrongIsa { data, .. } if data == elf::ELFDATA2MSB.0
+            LoadError::Refused(Refusal::WrongIsa { data, .. }) if data == elf::ELFDATA2MSB.0
         ),
         "{e:?}"
     );
     assert_mentions(&msg, &["ELFDATA2LSB"]);
+}
+
+/// krtld adds the relocated value to what the field holds (the addend is
+/// in the RELA entry), so a field that is not zero would come out wrong:
+/// the rules the gate applies refuse it here too.
+#[test]
+fn a_relocated_field_that_is_not_zero_is_refused() {
+    use object::{Object, ObjectSection};
+    let dir = common::tempdir();
+    let mut bytes = good_object(dir.path());
+    let (field, offset) = {
+        let file = object::File::parse(&*bytes).unwrap();
+        let text = file.section_by_name(".text").unwrap();
+        let (offset, _) = text.relocations().next().expect("a relocation in .text");
+        let (start, _) = text.file_range().unwrap();
+        ((start + offset) as usize, offset)
+    };
+    assert_eq!(
+        bytes[field], 0,
+        "precondition: the assembler left the field zero"
+    );
+    bytes[field] = 0x10;
+    let (e, msg) = expect_refusal(load_bytes(&bytes, &resolve_everything));
+    assert!(
+        matches!(
+            &e,
+            LoadError::Refused(Refusal::NonZeroRelocationField { offset: o, contents: 0x10, .. })
+                if *o == offset
+        ),
+        "{e:?}"
+    );
+    assert_mentions(&msg, &[".text", "before relocation", "must be zero"]);
 }

@@ -65,15 +65,31 @@ fn cstr(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
+/// `MI_INFO_LINKAGE` (sys/modctl.h): how modctl asks `_info`, right after
+/// loading a module, for the address of its modlinkage (`mi_base`).
+pub const MI_INFO_LINKAGE: c_int = 8;
+
 /// illumos `mod_install`: accepts a `MODREV_1` linkage whose first linkage
 /// is a `modldrv` with `drv_modops == &mod_driverops` (or a registered
 /// alias) and a `dev_ops`, and records it. The attach happens afterwards,
 /// when the simulator loads the driver (as the kernel does on first open).
+///
+/// As illumos's `mod_installdrv` (through `mod_getctl`), it finds the
+/// module by its linkage: a linkage other than the one `_info` reported
+/// when the module was loaded (or any, before `_info` ran) is refused with
+/// ENXIO and the kernel's warning "mod_install: bad module linkage data".
 #[unsafe(no_mangle)]
 pub extern "C" fn mod_install(ml: *mut modlinkage) -> c_int {
     if ml.is_null() {
         world::anomaly("mod_install(NULL)");
         return EINVAL;
+    }
+    if world::with(|s| !ptr::eq(s.mod_linkage, ml)) {
+        world::with(|s| {
+            s.cmn_err
+                .push((CE_WARN, "mod_install: bad module linkage data".into()))
+        });
+        return ENXIO;
     }
     // SAFETY: `ml` points to the module's static modlinkage.
     unsafe {
@@ -150,8 +166,9 @@ pub extern "C" fn mod_remove(ml: *mut modlinkage) -> c_int {
     0
 }
 
-/// illumos `mod_info`: fills the link information; returns non-zero on
-/// success.
+/// illumos `mod_info`: fills the link information, and `mi_base` with the
+/// linkage's address when asked with `MI_INFO_LINKAGE` (as modctl does
+/// when it loads a module); returns non-zero on success.
 #[unsafe(no_mangle)]
 pub extern "C" fn mod_info(ml: *mut modlinkage, mi: *mut modinfo) -> c_int {
     if ml.is_null() || mi.is_null() {
@@ -174,6 +191,9 @@ pub extern "C" fn mod_info(ml: *mut modlinkage, mi: *mut modinfo) -> c_int {
                 *d = b as c_char;
             }
             msi.msi_p0 = crate::PTM_MAJOR as c_int;
+        }
+        if (*mi).mi_info == MI_INFO_LINKAGE {
+            (*mi).mi_base = ml.cast();
         }
     }
     1

@@ -53,7 +53,8 @@
 //! * context: [`World::set_cred`], [`World::set_zone`], [`World::add_zone`],
 //!   [`World::remove_zone`];
 //! * faults: [`World::fail_nth_allocb`], [`World::fail_next_pt_ttys_alloc`],
-//!   [`World::fail_attach_subsidiary`], [`World::set_pty_limit`];
+//!   [`World::fail_attach_subsidiary`], [`World::fail_next_qband_alloc`],
+//!   [`World::set_pty_limit`];
 //! * observation: [`World::trace`], [`World::trace_lines`],
 //!   [`World::leaks`], [`World::anomalies`], [`World::head_read_queue`],
 //!   [`World::driver_write_queue`], [`World::minor_nodes`],
@@ -318,10 +319,14 @@ pub struct World {
 const ST_IF_CHR: u32 = 0o020000;
 
 impl World {
-    /// Creates a world and loads `variant` into it as the kernel does:
-    /// `_init` (→ `mod_install` → `ptms_init`), `_info`, then `devo_attach`
-    /// (`DDI_ATTACH`) on a new dev_info node, `devo_getinfo`, and the
-    /// `cb_ops` → `streamtab` used by every later open.
+    /// Creates a world and loads `variant` into it as the kernel does
+    /// (modctl's `mod_load`, then `modinstall`, then the first open's
+    /// attach): `_info` first, asked for the module's linkage
+    /// (`MI_INFO_LINKAGE`), which modctl keeps as the module's
+    /// `mod_linkage`; then `_init` (→ `mod_install`, which accepts only that
+    /// linkage, → `ptms_init`); then `devo_attach` (`DDI_ATTACH`) on a new
+    /// dev_info node, `devo_getinfo`, and the `cb_ops` → `streamtab` used by
+    /// every later open.
     pub fn new(variant: Variant) -> Result<World, String> {
         let lock = VariantLock::acquire(variant.key());
         let w = World {
@@ -338,22 +343,27 @@ impl World {
 
     fn load(&self) -> Result<(), String> {
         let v = self.variant;
-        // SAFETY: the variant's module entry points, called as krtld does.
+        let linkage = Self::module_linkage_of(v)?;
+        world::with(|s| s.mod_linkage = linkage);
+        // SAFETY: the variant's module entry point, called as modctl does.
         let rc = unsafe { (v.init)() };
         if rc != 0 {
+            world::with(|s| s.mod_linkage = ptr::null_mut());
             return Err(format!("{}: _init returned {rc}", v.name));
         }
-        let mut mi = modinfo::default();
-        // SAFETY: as above, with a zeroed modinfo.
-        let rc = unsafe { (v.info)(&mut mi) };
-        if rc == 0 {
-            return Err(format!("{}: _info returned 0", v.name));
-        }
-        let (dev_ops, inited) =
-            world::with(|s| (s.module.as_ref().map(|m| m.dev_ops), s.ptms_inited));
+        let (dev_ops, installed, inited) = world::with(|s| {
+            let m = s.module.as_ref();
+            (m.map(|m| m.dev_ops), m.map(|m| m.linkage), s.ptms_inited)
+        });
         let Some(dev_ops) = dev_ops else {
             return Err(format!("{}: _init did not mod_install a driver", v.name));
         };
+        if installed != Some(linkage) {
+            return Err(format!(
+                "{}: _init installed a linkage other than _info's",
+                v.name
+            ));
+        }
         if !inited {
             return Err(format!("{}: _init did not call ptms_init", v.name));
         }
@@ -434,6 +444,32 @@ impl World {
             ));
         }
         Ok(())
+    }
+
+    /// modctl's first call into a loaded module: `_info` with
+    /// `MI_INFO_LINKAGE`, whose `mi_base` is the module's linkage from then
+    /// on (`mod_getinfo` in `mod_load`).
+    fn module_linkage_of(v: Variant) -> Result<*mut modlinkage, String> {
+        let mut mi = modinfo {
+            mi_info: ddi::MI_INFO_LINKAGE,
+            ..modinfo::default()
+        };
+        // SAFETY: the variant's `_info`, with a modinfo of its own.
+        let rc = unsafe { (v.info)(&mut mi) };
+        if rc == 0 {
+            return Err(format!("{}: _info returned 0", v.name));
+        }
+        let linkage = mi.mi_base.cast::<modlinkage>();
+        if linkage.is_null() {
+            return Err(format!("{}: _info reported no linkage (mi_base)", v.name));
+        }
+        // SAFETY: mi_base is the module's static modlinkage (mod_info
+        // stores the address it was handed).
+        let rev = unsafe { (*linkage).ml_rev };
+        if rev != MODREV_1 {
+            return Err(format!("{}: the linkage's ml_rev is {rev}", v.name));
+        }
+        Ok(linkage)
     }
 
     /// The variant loaded in this world.
@@ -1669,6 +1705,14 @@ impl World {
         self.core.st.borrow_mut().faults.attach_fail = fail;
     }
 
+    /// Makes the next band-structure (`qband`) allocation fail: the
+    /// `putq` or `putbq` that needs it returns 0, neither queueing nor
+    /// freeing the message (illumos `allocband` failing under memory
+    /// pressure).
+    pub fn fail_next_qband_alloc(&mut self) {
+        self.core.st.borrow_mut().faults.qband_alloc_fail += 1;
+    }
+
     /// Caps the number of ptys `pt_ttys_alloc` hands out.
     pub fn set_pty_limit(&mut self, limit: Option<usize>) {
         self.core.st.borrow_mut().pty_limit = limit;
@@ -1848,15 +1892,26 @@ impl World {
     }
 
     /// Unloads the driver: `_fini` → `mod_remove` → `devo_detach`
-    /// (`DDI_DETACH`). EBUSY while a manager is open.
+    /// (`DDI_DETACH`), and on success modctl forgets the module's linkage
+    /// (`mod_unload`). EBUSY while a manager is open.
     pub fn unload(&mut self) -> Result<(), Errno> {
         let fini = self.variant.fini;
         self.op(|_| {
             // SAFETY: the variant's `_fini`.
             let rc = unsafe { fini() };
             Self::sys("modunload ptm".into(), rc.to_string());
-            if rc == 0 { Ok(()) } else { Err(Errno(rc)) }
+            if rc != 0 {
+                return Err(Errno(rc));
+            }
+            world::with(|s| s.mod_linkage = ptr::null_mut());
+            Ok(())
         })
+    }
+
+    /// The module's linkage as modctl recorded it from `_info` when the
+    /// module was loaded; NULL once it is unloaded.
+    pub fn module_linkage(&self) -> *mut modlinkage {
+        self.core.st.borrow().mod_linkage
     }
 
     /// The `drv_linkinfo` string of the installed module.
@@ -1869,7 +1924,8 @@ impl World {
             .map(|m| m.linkinfo.clone())
     }
 
-    /// Loads the driver again after [`World::unload`] (`_init`, attach).
+    /// Loads the driver again after [`World::unload`] (`_info`, `_init`,
+    /// attach).
     pub fn reload(&mut self) -> Result<(), String> {
         self.op(|w| w.load())
     }

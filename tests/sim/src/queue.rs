@@ -201,22 +201,33 @@ unsafe fn band_rec(q: *mut queue_t, band: u8) -> *mut qband_t {
 }
 
 /// Creates band records up to `band`, each inheriting the queue's water
-/// marks (illumos `allocband` + the putq/strqset loop).
+/// marks (illumos `allocband` + the putq/strqset loop). `false` when an
+/// allocation failed (the fault `World::fail_next_qband_alloc`); the
+/// records made before it stay, as in illumos.
 ///
 /// # Safety
 /// `q` must be valid.
-unsafe fn ensure_bands(q: *mut queue_t, band: u8) {
+unsafe fn ensure_bands(q: *mut queue_t, band: u8) -> bool {
     // SAFETY: `q` is valid; new records are fresh allocations linked at
     // the tail of the list.
     unsafe {
         if band <= (*q).q_nband {
-            return;
+            return true;
         }
         let mut link: *mut *mut qband_t = &mut (*q).q_bandp;
         while !(*link).is_null() {
             link = &mut (**link).qb_next;
         }
         while band > (*q).q_nband {
+            let fail = world::with(|s| {
+                let fail = s.faults.qband_alloc_fail > 0;
+                s.faults.qband_alloc_fail = s.faults.qband_alloc_fail.saturating_sub(1);
+                fail
+            });
+            if fail {
+                world::trace(TraceEvent::Note("qband allocation failed".into()));
+                return false;
+            }
             let b = Box::into_raw(Box::new(qband_t {
                 qb_hiwat: (*q).q_hiwat,
                 qb_lowat: (*q).q_lowat,
@@ -227,6 +238,7 @@ unsafe fn ensure_bands(q: *mut queue_t, band: u8) {
             link = &mut (*b).qb_next;
             (*q).q_nband += 1;
         }
+        true
     }
 }
 
@@ -244,7 +256,10 @@ unsafe fn enqueue(q: *mut queue_t, bp: *mut mblk_t, back: bool) -> c_int {
         if mcls == QPCTL {
             (*bp).b_band = 0;
         } else if (*bp).b_band != 0 {
-            ensure_bands(q, (*bp).b_band);
+            if !ensure_bands(q, (*bp).b_band) {
+                // Not queued and not freed: the caller still owns it.
+                return 0;
+            }
             qbp = band_rec(q, (*bp).b_band);
         }
         let band = (*bp).b_band;

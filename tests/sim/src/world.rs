@@ -221,6 +221,9 @@ pub(crate) struct Faults {
     pub pt_ttys_alloc_fail: u32,
     /// `ptms_attach_subsidiary` fails while set.
     pub attach_fail: bool,
+    /// Number of upcoming band-structure (`qband`) allocations that fail,
+    /// making `putq`/`putbq` of a message of a new band return 0.
+    pub qband_alloc_fail: u32,
 }
 
 /// What `mod_install` recorded.
@@ -259,6 +262,10 @@ pub(crate) struct State {
     pub streams: Vec<Stream>,
     pub services_run: u64,
 
+    /// modctl's `mod_linkage` for the module: the address its `_info`
+    /// reported (`mi_base`, asked with `MI_INFO_LINKAGE`) when it was
+    /// loaded; NULL while it is not loaded. `mod_install` accepts only it.
+    pub mod_linkage: *mut modlinkage,
     pub module: Option<ModState>,
     pub driverops_aliases: Vec<usize>,
     pub dip: *mut c_void,
@@ -317,6 +324,7 @@ impl State {
             bands: Vec::new(),
             streams: Vec::new(),
             services_run: 0,
+            mod_linkage: ptr::null_mut(),
             module: None,
             driverops_aliases: Vec::new(),
             dip: ptr::null_mut(),

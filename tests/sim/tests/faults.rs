@@ -169,3 +169,71 @@ fn every_single_allocb_failure_during_a_session_leaves_no_leak() {
         });
     }
 }
+
+/// A forged iocblk for `cmd` (as a module above ptm would send).
+fn iocblk_bytes(cmd: i32, id: u32) -> Vec<u8> {
+    use ptm_sim::sys::iocblk;
+    use std::mem::offset_of;
+    /// `IOC_NATIVE`, as the stream head sets it.
+    const IOC_NATIVE: u32 = 0x0020_0000;
+    let mut b = vec![0u8; size_of::<iocblk>()];
+    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+    put(offset_of!(iocblk, ioc_cmd), &cmd.to_ne_bytes());
+    put(offset_of!(iocblk, ioc_id), &id.to_ne_bytes());
+    put(offset_of!(iocblk, ioc_flag), &IOC_NATIVE.to_ne_bytes());
+    b
+}
+
+/// An ioctl that is not ptm's own, in band 1, while no band structure can
+/// be allocated: putq fails. The Rust driver NAKs it with ENOSR, so that
+/// its sender wakes at once; ptm.c ignores putq's failure and leaks the
+/// message, its sender never answered (a deliberate difference, README).
+#[test]
+fn an_ioctl_that_cannot_be_queued_is_naked_with_enosr() {
+    use ptm_sim::sys::{ENOSR, M_IOCNAK, M_IOCTL};
+    let (ioctl, nak) = (M_IOCTL as u8, M_IOCNAK as u8);
+    for v in variants() {
+        let mut w = World::new(v).unwrap();
+        let (m, _s, _) = pair_flags(&mut w, NB, NB);
+        w.fail_next_qband_alloc();
+        let (from, live) = (w.trace_lines().len(), w.leaks().mblks);
+        w.inject_down(m, ioctl, 1, &iocblk_bytes(TCGETS, 0x4242))
+            .unwrap();
+        let trace = w.trace_lines()[from..].join("\n");
+        assert!(
+            trace.contains("qband allocation failed"),
+            "[{}] {trace}",
+            v.name
+        );
+        let naks: Vec<String> = w
+            .trace()
+            .into_iter()
+            .filter_map(|e| match e {
+                TraceEvent::HeadRecv { msg, .. } if msg.mtype == nak => Some(msg.detail),
+                _ => None,
+            })
+            .collect();
+        if v.is_c_ptm() {
+            assert!(naks.is_empty(), "[{}] {trace}", v.name);
+            assert_eq!(
+                w.leaks().mblks,
+                live + 1,
+                "[{}] ptm.c leaks the ioctl",
+                v.name
+            );
+            // The leak is ptm.c's: the world is dropped, not finished.
+            continue;
+        }
+        assert_eq!(naks.len(), 1, "[{}] one NAK: {trace}", v.name);
+        assert_eq!(w.leaks().mblks, live, "[{}] the NAK was freed", v.name);
+        assert!(
+            naks[0].starts_with(&format!("cmd={TCGETS:#x} id={}", 0x4242))
+                && naks[0].contains(&format!("error={ENOSR} ")),
+            "[{}] {}",
+            v.name,
+            naks[0]
+        );
+        w.finish()
+            .unwrap_or_else(|e| panic!("[{}] nothing leaked: {e}", v.name));
+    }
+}

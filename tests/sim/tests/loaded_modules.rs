@@ -4,8 +4,8 @@
 //! refused by the loader rather than run.
 //!
 //! The stock-target tests build their objects here, with the commands of
-//! the Makefile's `kmod` and `gate-demo` targets (cargo, `ld -r` with
-//! kmod/kmod-merge.ld, objcopy): a few seconds after `make kmod`, about a
+//! the Makefile's `kmod` and `gate-demo` targets (cargo, then the module
+//! link step `kmod/link.sh`): a few seconds after `make kmod`, about a
 //! minute in a target directory where the `ptm` build script's bindgen was
 //! never built for the `kmod` profile, about a second once cached.
 
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use ptm_sim::ptm_kload::LoadError;
+use ptm_sim::ptm_kload::{LoadError, Refusal};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -162,44 +162,12 @@ fn build_std(cmd: &mut Command) {
     }
 }
 
-/// `ld -r` the staticlib into one object with the module's link script, then
-/// drop the LOCAL undefined symbols and localize all but the entry points
-/// (the Makefile's `kmod` recipe).
+/// The module link step, `kmod/link.sh` (as `make kmod` runs it): `ld -r`
+/// with the module's link script, then objcopy. `LD`, `OBJCOPY` and
+/// `READELF` pass through from the environment.
 fn link_module(staticlib: &Path, out: &Path) {
-    let root = repo_root();
-    let merged = out.with_extension("o");
-    run(Command::new(tool("LD", "ld"))
-        .args([
-            "-r",
-            "--gc-sections",
-            "-u",
-            "_init",
-            "-u",
-            "_fini",
-            "-u",
-            "_info",
-            "-T",
-        ])
-        .arg(root.join("kmod/kmod-merge.ld"))
-        .arg("--whole-archive")
+    run(Command::new(repo_root().join("kmod/link.sh"))
         .arg(staticlib)
-        .arg("--no-whole-archive")
-        .arg("-o")
-        .arg(&merged));
-    let syms = run(Command::new(tool("READELF", "readelf"))
-        .arg("-sW")
-        .arg(&merged));
-    let mut objcopy = Command::new(tool("OBJCOPY", "objcopy"));
-    for line in syms.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() >= 8 && f[4] == "LOCAL" && f[6] == "UND" {
-            objcopy.arg("-N").arg(f[7]);
-        }
-    }
-    run(objcopy
-        .args(["-G", "_init", "-G", "_fini", "-G", "_info"])
-        .arg("--remove-section=.comment")
-        .arg(&merged)
         .arg(out));
 }
 
@@ -221,6 +189,7 @@ fn stock_ptm(name: &str, rustflags: &str) -> PathBuf {
     let mut cmd = stock_cargo(&target_dir, rustflags);
     cmd.args([
         "rustc",
+        "--locked",
         "-q",
         "-p",
         "ptm",
@@ -247,7 +216,7 @@ fn assert_refused_for_got(object: &Path) {
             m.imports().len()
         ),
         Err(e) => {
-            let LoadError::UnsupportedRelocation { type_name, .. } = &e else {
+            let LoadError::Refused(Refusal::UnsupportedRelocation { type_name, .. }) = &e else {
                 panic!(
                     "refused {}, but not for a GOT relocation: {e}",
                     object.display()
@@ -279,7 +248,7 @@ fn stock_target_libcall_through_the_got_is_refused_by_the_loader() {
     let dir = scratch();
     let target_dir = dir.join("minimod");
     let mut cmd = stock_cargo(&target_dir, CLOSEST_RUSTFLAGS);
-    cmd.args(["build", "-q", "--release", "--target", STOCK])
+    cmd.args(["build", "--locked", "-q", "--release", "--target", STOCK])
         .arg("--manifest-path")
         .arg(repo_root().join("tools/kmod-gate/fixtures/minimod/Cargo.toml"));
     build_std(&mut cmd);

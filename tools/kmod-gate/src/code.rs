@@ -1,5 +1,5 @@
 //! Checks that need the machine code: FPU/SIMD register use, decodability,
-//! frame-pointer prologues and stack frame sizes.
+//! indirect branches, frame-pointer prologues and stack frame sizes.
 
 use iced_x86::{
     Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction,
@@ -23,7 +23,6 @@ struct Function<'a> {
 pub(crate) fn check_code(
     sections: &[Section<'_>],
     symbols: &[Symbol],
-    is_rel: bool,
     options: &Options,
     report: &mut Report,
 ) {
@@ -33,7 +32,7 @@ pub(crate) fn check_code(
         .iter()
         .filter(|s| s.is_alloc() && s.is_exec() && s.kind == elf::SHT_PROGBITS)
     {
-        let functions = functions_in(section, symbols, is_rel, report);
+        let functions = functions_in(section, symbols, report);
         sweep_section(section, &functions, &mut factory, &mut formatter, report);
         for function in &functions {
             check_function(section, function, options, report);
@@ -46,7 +45,6 @@ pub(crate) fn check_code(
 fn functions_in<'a>(
     section: &Section<'_>,
     symbols: &'a [Symbol],
-    is_rel: bool,
     report: &mut Report,
 ) -> Vec<Function<'a>> {
     let mut out = Vec::new();
@@ -55,14 +53,8 @@ fn functions_in<'a>(
         {
             continue;
         }
-        // In a relocatable object st_value is an offset into the section;
-        // elsewhere it is an address.
-        let start = if is_rel {
-            Some(symbol.value)
-        } else {
-            symbol.value.checked_sub(section.addr)
-        };
-        let range = start.and_then(|start| {
+        // In a relocatable object st_value is an offset into the section.
+        let range = Some(symbol.value).and_then(|start| {
             let end = start.checked_add(symbol.size)?;
             let (start, end) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
             (end <= section.data.len()).then_some((start, end))
@@ -113,8 +105,8 @@ fn is_fpu_or_vector(reg: Register) -> bool {
 
 /// Decodes the whole section, one instruction after the other, restarting
 /// at each function start, and reports every instruction that uses an
-/// FPU/vector register (explicitly or implicitly) and every byte sequence
-/// that is not a valid instruction.
+/// FPU/vector register (explicitly or implicitly), every indirect jump or
+/// call, and every byte sequence that is not a valid instruction.
 fn sweep_section(
     section: &Section<'_>,
     functions: &[Function<'_>],
@@ -155,6 +147,7 @@ fn sweep_section(
                 ),
             );
         } else {
+            check_indirect_branch(section, functions, offset, &instruction, formatter, report);
             let info = factory.info(&instruction);
             let uses: Vec<Register> = info
                 .used_registers()
@@ -177,6 +170,40 @@ fn sweep_section(
         }
         offset = next;
     }
+}
+
+/// Reports `instruction` if it jumps or calls through a register or memory
+/// (a jump table's `jmp *table(,%reg,8)`, a call through a function
+/// pointer): illumos's kernel is built with `-mindirect-branch=thunk-extern
+/// -mindirect-branch-register`, and a module must be too (LLVM's
+/// `retpoline-external-thunk` features, in the target spec), so that every
+/// indirect branch goes through a `__x86_indirect_thunk_<reg>` -- a direct
+/// call or jump, which the kernel patches to suit the CPU.
+fn check_indirect_branch(
+    section: &Section<'_>,
+    functions: &[Function<'_>],
+    offset: usize,
+    instruction: &Instruction,
+    formatter: &mut GasFormatter,
+    report: &mut Report,
+) {
+    if !matches!(
+        instruction.flow_control(),
+        FlowControl::IndirectBranch | FlowControl::IndirectCall
+    ) {
+        return;
+    }
+    let mut text = String::new();
+    formatter.format(instruction, &mut text);
+    report.push(
+        Rule::IndirectBranch,
+        location(section, functions, offset),
+        format!(
+            "`{text}` branches indirectly: without a retpoline it is open to branch target \
+             injection (Spectre v2); build with retpoline-external-thunk so that it goes \
+             through __x86_indirect_thunk_<reg>"
+        ),
+    );
 }
 
 /// The registers named by the operands (register and memory operands).

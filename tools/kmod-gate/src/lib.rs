@@ -5,46 +5,63 @@
 //! illumos's kernel runtime linker refuse the module, make it misbehave
 //! once loaded, or hide it from DTrace fbt:
 //!
-//! * ET_REL, EM_X86_64, ELFCLASS64, little-endian;
-//! * every SHF_ALLOC section at `sh_addr` 0;
-//! * no SHT_REL section (krtld processes RELA only);
-//! * an SHT_SYMTAB section;
-//! * relocations against SHF_ALLOC sections only of type R_X86_64_64,
-//!   PC32, PLT32 or 32S (krtld has no GOT: it writes S+A for a GOTPCREL,
-//!   silently producing wrong code), each relocation section linked to the
-//!   symbol table;
-//! * no LOCAL undefined symbol (krtld fails the load on it);
+//! * every rule of krtld's that the object alone decides, from the
+//!   `krtld_rules` crate (the userland loader applies the same copy):
+//!   ET_REL, EM_X86_64, ELFCLASS64, little-endian; every SHF_ALLOC section
+//!   at `sh_addr` 0 with a power-of-two alignment; no SHT_REL; the last
+//!   SHT_SYMTAB, with fewer than 65,535 symbols, none with a special
+//!   section index (`SHN_XINDEX`, `SHN_COMMON`, `SHN_AMD64_LCOMMON`), no
+//!   TLS symbol and no LOCAL undefined one; relocations against SHF_ALLOC
+//!   sections only of type R_X86_64_64, PC32, PLT32 or 32S (krtld has no
+//!   GOT: it writes S+A for a GOTPCREL, silently producing wrong code),
+//!   linked to that symbol table, with every relocated field zero
+//!   beforehand (krtld adds to it);
 //! * global, defined `_init`, `_fini` and `_info`;
+//! * no Rust-mangled symbol name (`_R…`, `_ZN…`): DTrace fbt names its
+//!   probes after the module's functions, and mdb finds ptm's queues by the
+//!   symbol `ptmwint`; and every name of [`Options::c_names`] defined, as a
+//!   function or an object as listed (ptm: `kmod/c-names.txt`, the names
+//!   ptm.c defines);
 //! * no x87/MMX/SSE/AVX register used by any instruction, explicitly or
 //!   implicitly (kernel code must not touch the FPU state);
+//! * no jump or call through a register or memory: illumos's kernel is
+//!   built with retpolines, and a module's indirect branches must go
+//!   through the kernel's `__x86_indirect_thunk_<reg>` too;
 //! * every undefined symbol on the [`Allowlist`];
 //! * nothing of Rust's panic machinery, and no reference to kernel `panic`;
 //! * every function with a `push %rbp` (0x55) somewhere in its body, the
 //!   instruction fbt places its entry probe on;
 //! * no prologue stack frame above [`Options::max_frame`] bytes;
-//! * no thread-local storage.
+//! * no thread-local storage section.
 //!
 //! The result is a [`Report`]: the violations, each saying what and where,
 //! and the [`Figures`] (section sizes, relocations by type, largest frame,
 //! undefined symbols).
 
 mod allowlist;
+mod cnames;
 mod code;
 mod report;
 
+use object::Endianness;
 use object::elf;
 use object::read::SectionIndex;
-use object::read::elf::{FileHeader, Rel, Rela, SectionHeader, SectionTable, Sym, SymbolTable};
-use object::{Endianness, FileKind};
+use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym, SymbolTable};
 
 pub use allowlist::Allowlist;
+pub use cnames::{CKind, CNames};
+pub use krtld_rules::Rule as KrtldRule;
 pub use report::{Figures, Frame, Report, Rule, Violation};
+
+type Header = elf::FileHeader64<Endianness>;
 
 /// Tunables of the gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Largest prologue stack frame allowed, in bytes.
     pub max_frame: u64,
+    /// Names the module must define (none by default).
+    pub c_names: CNames,
 }
 
 /// Default [`Options::max_frame`]: kernel threads have small stacks, and
@@ -55,17 +72,10 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             max_frame: DEFAULT_MAX_FRAME,
+            c_names: CNames::none(),
         }
     }
 }
-
-/// Relocation types krtld applies correctly to allocated sections.
-const ALLOWED_RELOCATIONS: [elf::RelocationType; 4] = [
-    elf::R_X86_64_64,
-    elf::R_X86_64_PC32,
-    elf::R_X86_64_PLT32,
-    elf::R_X86_64_32S,
-];
 
 /// The three entry points krtld and modctl call.
 const ENTRY_POINTS: [&str; 3] = ["_init", "_fini", "_info"];
@@ -94,27 +104,16 @@ pub fn check(bytes: &[u8], allowlist: &Allowlist) -> Report {
     check_with(bytes, allowlist, &Options::default())
 }
 
-/// Runs every check.
+/// Runs every check: krtld's rules first, then, unless those had to stop
+/// early (not an amd64 ET_REL object, no symbol table), the gate's own.
 pub fn check_with(bytes: &[u8], allowlist: &Allowlist, options: &Options) -> Report {
     let mut report = Report::default();
-    match FileKind::parse(bytes) {
-        Ok(FileKind::Elf64) => {
-            check_elf::<elf::FileHeader64<Endianness>>(bytes, allowlist, options, &mut report)
-        }
-        Ok(FileKind::Elf32) => {
-            report.push(
-                Rule::ElfHeader,
-                "e_ident",
-                "ELFCLASS32: krtld on amd64 loads ELFCLASS64 objects only",
-            );
-            check_elf::<elf::FileHeader32<Endianness>>(bytes, allowlist, options, &mut report)
-        }
-        Ok(kind) => report.push(
-            Rule::Malformed,
-            "",
-            format!("not an ELF object (looks like {kind:?})"),
-        ),
-        Err(err) => report.push(Rule::Malformed, "", format!("not an ELF object: {err}")),
+    let verdict = krtld_rules::check(bytes);
+    for refusal in &verdict.refusals {
+        report.push(Rule::Krtld(refusal.rule()), "", refusal.to_string());
+    }
+    if !verdict.stopped {
+        check_module(bytes, allowlist, options, &mut report);
     }
     report
 }
@@ -149,7 +148,6 @@ struct Section<'data> {
     name: String,
     kind: elf::SectionType,
     flags: u64,
-    addr: u64,
     /// `sh_size`; for NOBITS sections the memory size, with no file data.
     size: u64,
     data: &'data [u8],
@@ -164,105 +162,36 @@ impl Section<'_> {
     }
 }
 
-fn check_elf<Elf>(bytes: &[u8], allowlist: &Allowlist, options: &Options, report: &mut Report)
-where
-    Elf: FileHeader<Endian = Endianness>,
-{
-    let header = match Elf::parse(bytes) {
-        Ok(header) => header,
-        Err(err) => return report.push(Rule::Malformed, "ELF header", err.to_string()),
-    };
-    let endian = match header.endian() {
-        Ok(endian) => endian,
-        Err(err) => return report.push(Rule::Malformed, "ELF header", err.to_string()),
-    };
-    check_header(header, endian, report);
-    let machine = header.e_machine(endian);
-    let is_rel = header.e_type(endian) == elf::ET_REL;
-
-    let table = match header.sections(endian, bytes) {
+/// The gate's own checks, on an object krtld's rules could read through
+/// (an amd64 ET_REL object with a symbol table).
+fn check_module(bytes: &[u8], allowlist: &Allowlist, options: &Options, report: &mut Report) {
+    let endian = Endianness::Little;
+    let table = match Header::parse(bytes).and_then(|h| h.sections(endian, bytes)) {
         Ok(table) => table,
         Err(err) => return report.push(Rule::Malformed, "section headers", err.to_string()),
     };
     let sections = read_sections(&table, endian, bytes, report);
-    check_section_layout(&sections, report);
+    check_tls_sections(&sections, report);
     figure_sizes(&sections, &mut report.figures);
 
-    let symtab_index = table
-        .enumerate()
-        .find(|(_, s)| s.sh_type(endian) == elf::SHT_SYMTAB)
-        .map(|(i, _)| i);
-    let Some(symtab_index) = symtab_index else {
-        report.push(
-            Rule::Symtab,
-            "",
-            "no SHT_SYMTAB section: krtld needs the symbol table (do not strip the module)",
-        );
-        return;
+    let Some(symtab_index) = krtld_rules::symbol_table_index(&table, endian) else {
+        return; // krtld's rules said so
     };
-    let symtab: SymbolTable<'_, Elf> =
+    let symtab: SymbolTable<'_, Header> =
         match table.symbol_table_by_index(endian, bytes, symtab_index) {
             Ok(symtab) => symtab,
             Err(err) => return report.push(Rule::Malformed, "symbol table", err.to_string()),
         };
-    let symbols = read_symbols(&symtab, endian, report);
+    let symbols = read_symbols(&symtab, endian);
 
-    check_relocations(
-        &table,
-        &sections,
-        &symbols,
-        symtab_index,
-        machine,
-        endian,
-        bytes,
-        report,
-    );
-    check_symbols(&symbols, &sections, allowlist, report);
-    // The machine-code checks decode x86-64; for any other class or machine
-    // the header violation already says what is wrong.
-    if machine == elf::EM_X86_64 && header.is_class_64() {
-        code::check_code(&sections, &symbols, is_rel, options, report);
-    }
+    figure_relocations(&table, &sections, endian, bytes, &mut report.figures);
+    check_symbols(&symbols, sections.as_slice(), allowlist, report);
+    check_names(&symbols, &options.c_names, report);
+    code::check_code(&sections, &symbols, options, report);
 }
 
-fn check_header<Elf: FileHeader<Endian = Endianness>>(
-    header: &Elf,
-    endian: Endianness,
-    report: &mut Report,
-) {
-    let ident = header.e_ident();
-    if ident.data != elf::ELFDATA2LSB {
-        report.push(
-            Rule::ElfHeader,
-            "e_ident",
-            "not ELFDATA2LSB (little-endian)",
-        );
-    }
-    let e_type = header.e_type(endian);
-    if e_type != elf::ET_REL {
-        let what = match e_type {
-            elf::ET_DYN => "ET_DYN (a shared object)".to_owned(),
-            elf::ET_EXEC => "ET_EXEC (an executable)".to_owned(),
-            other => format!("e_type {}", other.0),
-        };
-        report.push(
-            Rule::ElfHeader,
-            "e_type",
-            format!("{what}: krtld loads only ET_REL (relocatable) objects"),
-        );
-    }
-    let machine = header.e_machine(endian);
-    if machine != elf::EM_X86_64 {
-        report.push(
-            Rule::ElfHeader,
-            "e_machine",
-            format!("machine {} is not EM_X86_64 (62)", machine.0),
-        );
-    }
-}
-
-fn read_sections<'data, Elf: FileHeader<Endian = Endianness>>(
-    table: &SectionTable<'data, Elf>,
+fn read_sections<'data>(
+    table: &SectionTable<'data, Header>,
     endian: Endianness,
     bytes: &'data [u8],
     report: &mut Report,
@@ -290,34 +219,15 @@ fn read_sections<'data, Elf: FileHeader<Endian = Endianness>>(
             name,
             kind,
             flags: header.sh_flags(endian).0,
-            addr: header.sh_addr(endian).into(),
-            size: header.sh_size(endian).into(),
+            size: header.sh_size(endian),
             data,
         });
     }
     out
 }
 
-fn check_section_layout(sections: &[Section<'_>], report: &mut Report) {
+fn check_tls_sections(sections: &[Section<'_>], report: &mut Report) {
     for s in sections {
-        if s.is_alloc() && s.addr != 0 {
-            report.push(
-                Rule::SectionAddress,
-                s.name.clone(),
-                format!(
-                    "allocated section at sh_addr {:#x}; krtld refuses any allocated section \
-                     not at address 0 (pin it with `0` in the linker script)",
-                    s.addr
-                ),
-            );
-        }
-        if s.kind == elf::SHT_REL {
-            report.push(
-                Rule::RelSection,
-                s.name.clone(),
-                "SHT_REL relocation section; krtld processes only SHT_RELA",
-            );
-        }
         if s.flags & elf::SHF_TLS.0 != 0 {
             report.push(Rule::Tls, s.name.clone(), "thread-local (SHF_TLS) section");
         }
@@ -338,145 +248,52 @@ fn figure_sizes(sections: &[Section<'_>], figures: &mut Figures) {
     }
 }
 
-fn read_symbols<Elf: FileHeader<Endian = Endianness>>(
-    symtab: &SymbolTable<'_, Elf>,
-    endian: Endianness,
-    report: &mut Report,
-) -> Vec<Symbol> {
+/// The symbols, read leniently: what krtld's rules refused (special
+/// section indexes, ...) was reported already.
+fn read_symbols(symtab: &SymbolTable<'_, Header>, endian: Endianness) -> Vec<Symbol> {
     let mut out = Vec::with_capacity(symtab.len());
     for (index, sym) in symtab.enumerate() {
         let name = symtab
             .symbol_name(endian, sym)
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
-        let section = match symtab.symbol_section(endian, sym, index) {
-            Ok(section) => section,
-            Err(err) => {
-                report.push(
-                    Rule::Malformed,
-                    format!("symbol {}", index.0),
-                    err.to_string(),
-                );
-                None
-            }
-        };
         out.push(Symbol {
             index: index.0,
             name,
             bind: sym.st_bind(),
             kind: sym.st_type(),
-            section,
+            section: symtab.symbol_section(endian, sym, index).ok().flatten(),
             undefined: sym.st_shndx(endian) == elf::SHN_UNDEF,
-            value: sym.st_value(endian).into(),
-            size: sym.st_size(endian).into(),
+            value: sym.st_value(endian),
+            size: sym.st_size(endian),
         });
     }
     out
 }
 
-fn relocation_name(machine: elf::Machine, kind: elf::RelocationType) -> String {
-    elf::machine_names(machine)
-        .r
-        .name(kind)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("relocation type {}", kind.0))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn check_relocations<Elf: FileHeader<Endian = Endianness>>(
-    table: &SectionTable<'_, Elf>,
+/// Counts the relocations against allocated sections by type, for the
+/// figures (krtld's rules judged them).
+fn figure_relocations(
+    table: &SectionTable<'_, Header>,
     sections: &[Section<'_>],
-    symbols: &[Symbol],
-    symtab_index: SectionIndex,
-    machine: elf::Machine,
     endian: Endianness,
     bytes: &[u8],
-    report: &mut Report,
+    figures: &mut Figures,
 ) {
-    for (index, header) in table.enumerate().skip(1) {
-        let kind = header.sh_type(endian);
-        if kind != elf::SHT_RELA && kind != elf::SHT_REL {
+    for header in table.iter().skip(1) {
+        if header.sh_type(endian) != elf::SHT_RELA {
             continue;
         }
-        let rel_name = sections
-            .iter()
-            .find(|s| s.index == index)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
         let target = header.info_link(endian);
-        let Some(target) = sections.iter().find(|s| s.index == target) else {
-            continue;
-        };
-        if !target.is_alloc() {
-            // krtld relocates allocated sections only; debug info is skipped.
+        if !sections.iter().any(|s| s.index == target && s.is_alloc()) {
             continue;
         }
-        if header.link(endian) != symtab_index {
-            report.push(
-                Rule::Relocation,
-                rel_name.clone(),
-                format!(
-                    "sh_link is section {} instead of the symbol table (section {})",
-                    header.link(endian).0,
-                    symtab_index.0
-                ),
-            );
-        }
-        let entries: Vec<(u64, elf::RelocationType, u32)> = if kind == elf::SHT_RELA {
-            match header.rela(endian, bytes) {
-                Ok(Some((relas, _))) => relas
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.r_offset(endian).into(),
-                            r.r_type(endian, false),
-                            r.r_sym(endian, false),
-                        )
-                    })
-                    .collect(),
-                Ok(None) => Vec::new(),
-                Err(err) => {
-                    report.push(Rule::Malformed, rel_name.clone(), err.to_string());
-                    Vec::new()
-                }
-            }
-        } else {
-            match header.rel(endian, bytes) {
-                Ok(Some((rels, _))) => rels
-                    .iter()
-                    .map(|r| (r.r_offset(endian).into(), r.r_type(endian), r.r_sym(endian)))
-                    .collect(),
-                Ok(None) => Vec::new(),
-                Err(err) => {
-                    report.push(Rule::Malformed, rel_name.clone(), err.to_string());
-                    Vec::new()
-                }
-            }
+        let Ok(Some((relas, _))) = header.rela(endian, bytes) else {
+            continue;
         };
-        for (offset, rtype, sym) in entries {
-            let type_name = relocation_name(machine, rtype);
-            *report
-                .figures
-                .relocations
-                .entry(type_name.clone())
-                .or_default() += 1;
-            if machine == elf::EM_X86_64 && ALLOWED_RELOCATIONS.contains(&rtype) {
-                continue;
-            }
-            let symbol = symbols
-                .get(sym as usize)
-                .map(|s| symbol_label(s, sections))
-                .unwrap_or_else(|| format!("symbol #{sym}"));
-            let why = if type_name.contains("GOTPC") {
-                " (krtld has no GOT and writes S+A into the RIP-relative slot: silently wrong code)"
-            } else {
-                " (krtld does not apply it)"
-            };
-            report.push(
-                Rule::Relocation,
-                format!("{}+{:#x}", target.name, offset),
-                format!("{type_name} against {symbol}{why}"),
-            );
+        for r in relas {
+            let name = krtld_rules::type_name(r.r_type(endian, false).0);
+            *figures.relocations.entry(name.to_owned()).or_default() += 1;
         }
     }
 }
@@ -503,33 +320,16 @@ fn check_symbols(
     let mut undefined = Vec::new();
     for symbol in symbols.iter().skip(1) {
         let label = symbol_label(symbol, sections);
-        if symbol.undefined {
-            if symbol.bind == elf::STB_LOCAL {
+        // LOCAL undefined symbols are krtld's rules' to refuse.
+        if symbol.undefined && symbol.bind != elf::STB_LOCAL {
+            undefined.push(symbol.name.clone());
+            if !allowlist.contains(&symbol.name) {
                 report.push(
-                    Rule::LocalUndefined,
+                    Rule::UndefinedSymbol,
                     format!("symbol #{}", symbol.index),
-                    format!(
-                        "LOCAL undefined symbol {label}; krtld fails the load on it \
-                         (remove it with objcopy -N)"
-                    ),
+                    format!("undefined symbol {label} is not on the allowlist"),
                 );
-            } else {
-                undefined.push(symbol.name.clone());
-                if !allowlist.contains(&symbol.name) {
-                    report.push(
-                        Rule::UndefinedSymbol,
-                        format!("symbol #{}", symbol.index),
-                        format!("undefined symbol {label} is not on the allowlist"),
-                    );
-                }
             }
-        }
-        if symbol.kind == elf::STT_TLS {
-            report.push(
-                Rule::Tls,
-                format!("symbol #{}", symbol.index),
-                format!("thread-local symbol {label}; krtld rejects TLS"),
-            );
         }
         let demangled = demangle(&symbol.name);
         if symbol.name == "panic" {
@@ -573,6 +373,56 @@ fn check_symbols(
             Rule::EntryPoint,
             entry,
             format!("module entry point `{entry}` {why}; it must be a global, defined function"),
+        );
+    }
+}
+
+/// Whether `name` is a Rust symbol name, v0 (`_R…`) or legacy (`_ZN…E`).
+fn is_rust_mangled(name: &str) -> bool {
+    rustc_demangle::try_demangle(name).is_ok()
+}
+
+/// No defined symbol with a Rust-mangled name, and every C name defined as
+/// the kind listed.
+fn check_names(symbols: &[Symbol], c_names: &CNames, report: &mut Report) {
+    for symbol in symbols
+        .iter()
+        .filter(|s| !s.undefined && is_rust_mangled(&s.name))
+    {
+        report.push(
+            Rule::MangledName,
+            format!("symbol #{}", symbol.index),
+            format!(
+                "`{}` ({}) is a Rust-mangled name: DTrace fbt probes and mdb would show it \
+                 as is; give it a C name (`export_name` or `no_mangle` under \
+                 cfg(ptm_kernel))",
+                symbol.name,
+                demangle(&symbol.name)
+            ),
+        );
+    }
+    for (name, kind) in c_names.iter() {
+        let found = symbols
+            .iter()
+            .find(|s| s.name == name && !s.undefined && s.section.is_some());
+        let expected = match kind {
+            CKind::Function => elf::STT_FUNC,
+            CKind::Object => elf::STT_OBJECT,
+        };
+        let why = match found {
+            None => "is not defined".to_owned(),
+            Some(s) if s.kind != expected => {
+                format!("is not an {} symbol (st_type {})", kind.word(), s.kind.0)
+            }
+            Some(_) => continue,
+        };
+        report.push(
+            Rule::CName,
+            format!("`{name}`"),
+            format!(
+                "C's name `{name}` (a {} in the C driver) {why}: the module must define it",
+                kind.word()
+            ),
         );
     }
 }

@@ -7,28 +7,21 @@ use std::fmt;
 /// or the illumos kernel environment would trip over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
-    /// The bytes are not an ELF file the checks can read.
+    /// One of krtld's own rules (the `krtld_rules` crate, which the
+    /// userland loader applies too).
+    Krtld(krtld_rules::Rule),
+    /// The bytes are not an ELF file the gate's own checks can read.
     Malformed,
-    /// Not ET_REL, not EM_X86_64, not ELFCLASS64 or not little-endian.
-    ElfHeader,
-    /// An SHF_ALLOC section whose `sh_addr` is not 0.
-    SectionAddress,
-    /// An SHT_REL section (krtld handles RELA only).
-    RelSection,
-    /// No SHT_SYMTAB section.
-    Symtab,
-    /// A relocation against an SHF_ALLOC section of a type other than
-    /// R_X86_64_64/PC32/PLT32/32S, or a relocation section not linked to
-    /// the symbol table.
-    Relocation,
-    /// A LOCAL symbol that is undefined.
-    LocalUndefined,
     /// `_init`, `_fini` or `_info` missing, not GLOBAL or not defined.
     EntryPoint,
     /// An instruction using an x87, MMX, SSE or AVX register.
     Simd,
     /// Bytes in an executable section that do not decode as x86-64.
     Undecodable,
+    /// A jump or call through a register or memory: illumos builds its
+    /// kernel with retpolines, so every indirect branch must go through
+    /// one of its `__x86_indirect_thunk_<reg>` functions instead.
+    IndirectBranch,
     /// An undefined symbol that is not on the allowlist.
     UndefinedSymbol,
     /// A symbol of Rust's panic machinery, or a reference to kernel `panic`.
@@ -37,29 +30,32 @@ pub enum Rule {
     FramePointer,
     /// A stack frame larger than the limit.
     StackFrame,
-    /// Thread-local storage, which krtld rejects.
+    /// A thread-local (SHF_TLS) section.
     Tls,
+    /// A defined symbol with a Rust-mangled name.
+    MangledName,
+    /// A name of the C driver's that the module does not define (as the
+    /// kind listed).
+    CName,
 }
 
 impl Rule {
     /// Short name used in the output.
     pub fn name(self) -> &'static str {
         match self {
+            Rule::Krtld(rule) => rule.name(),
             Rule::Malformed => "malformed",
-            Rule::ElfHeader => "elf-header",
-            Rule::SectionAddress => "section-address",
-            Rule::RelSection => "rel-section",
-            Rule::Symtab => "symtab",
-            Rule::Relocation => "relocation",
-            Rule::LocalUndefined => "local-undefined",
             Rule::EntryPoint => "entry-point",
             Rule::Simd => "simd",
             Rule::Undecodable => "undecodable",
+            Rule::IndirectBranch => "indirect-branch",
             Rule::UndefinedSymbol => "undefined-symbol",
             Rule::Panic => "panic",
             Rule::FramePointer => "frame-pointer",
             Rule::StackFrame => "stack-frame",
             Rule::Tls => "tls",
+            Rule::MangledName => "mangled-name",
+            Rule::CName => "c-name",
         }
     }
 }

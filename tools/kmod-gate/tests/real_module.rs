@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmod_gate::{Allowlist, check};
+use kmod_gate::{Allowlist, CKind, CNames, Options, check_with};
+use object::{Object, ObjectSymbol, SymbolKind};
 
 fn repo_root() -> PathBuf {
     // tools/kmod-gate -> the repository root.
@@ -41,10 +42,26 @@ fn allowlist_path() -> PathBuf {
     repo_root().join("kmod/allowlist.txt")
 }
 
+fn c_names_path() -> PathBuf {
+    repo_root().join("kmod/c-names.txt")
+}
+
+fn c_names() -> CNames {
+    CNames::from_file(&c_names_path()).expect("kmod/c-names.txt")
+}
+
+/// The gate's options for ptm: the defaults and kmod/c-names.txt.
+fn options() -> Options {
+    Options {
+        c_names: c_names(),
+        ..Options::default()
+    }
+}
+
 #[test]
 fn real_module_has_no_violations() {
     let allowlist = Allowlist::from_file(&allowlist_path()).expect("kmod/allowlist.txt");
-    let report = check(&module_bytes(), &allowlist);
+    let report = check_with(&module_bytes(), &allowlist, &options());
     assert!(
         report.passed(),
         "the gate rejects {}:\n{report}",
@@ -68,6 +85,8 @@ fn binary_prints_the_figures_and_passes() {
         .arg(module_path())
         .arg("--allowlist")
         .arg(allowlist_path())
+        .arg("--c-names")
+        .arg(c_names_path())
         .output()
         .expect("run kmod-gate");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -81,6 +100,7 @@ fn binary_prints_the_figures_and_passes() {
         "R_X86_64_PLT32 ",
         "largest stack frame: ",
         "undefined symbols (",
+        "20 C names required",
         "PASS: no violations",
     ] {
         assert!(stdout.contains(figure), "missing `{figure}` in:\n{stdout}");
@@ -99,4 +119,48 @@ fn binary_exits_nonzero_on_a_violation() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("VIOLATION [undefined-symbol]"), "{stdout}");
     assert!(stdout.contains("FAIL: "), "{stdout}");
+}
+
+/// kmod/c-names.txt is exactly what ptm.c defines: every function and
+/// object of the C kernel object (ptm.c compiled with the illumos kernel
+/// flags), each of the kind listed, and nothing more.
+#[test]
+fn c_names_are_what_ptm_c_defines() {
+    let Some(ptm_c) = std::env::var_os("PTM_REFERENCE_C").filter(|v| !v.is_empty()) else {
+        println!("SKIPPED: PTM_REFERENCE_C not set (c_names_are_what_ptm_c_defines)");
+        return;
+    };
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-names");
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let object = dir.join("ptm-c.o");
+    ptm_kload::build_c_reference_kobj(Path::new(&ptm_c), &repo_root().join("include"), &object)
+        .expect("compile ptm.c as a kernel object");
+    let bytes = std::fs::read(&object).expect("read the C object");
+    let file = object::File::parse(&*bytes).expect("parse the C object");
+    let mut defined: Vec<(String, CKind)> = file
+        .symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| {
+            let kind = match s.kind() {
+                SymbolKind::Text => CKind::Function,
+                SymbolKind::Data => CKind::Object,
+                _ => return None,
+            };
+            Some((s.name().ok()?.to_owned(), kind))
+        })
+        .collect();
+    let mut listed: Vec<(String, CKind)> =
+        c_names().iter().map(|(n, k)| (n.to_owned(), k)).collect();
+    let key = |(n, _): &(String, CKind)| n.clone();
+    defined.sort_by_key(key);
+    listed.sort_by_key(key);
+    assert_eq!(listed, defined, "kmod/c-names.txt against ptm.c's object");
+    // And the real module defines them all (its gate test above checks the
+    // kinds as well).
+    let report = check_with(
+        &module_bytes(),
+        &Allowlist::from_file(&allowlist_path()).unwrap(),
+        &options(),
+    );
+    assert!(report.passed(), "{report}");
 }

@@ -1,25 +1,27 @@
-//! amd64 relocation types: their names, and which of them this loader applies.
+//! amd64 relocation types: their names, and which of them a module may use.
 //!
 //! krtld's relocation table (`usr/src/uts/intel/amd64/krtld/doreloc.c`) gives
 //! every type a field size and a set of flags, and `do_relocate` computes
-//! `S + A`, subtracting `P` only for the PC-relative types.  It has no GOT and
-//! no PLT.  This loader applies exactly the four types a kernel-code-model
-//! object should contain and refuses every other one with a reason that says
-//! what krtld would have done with it.
+//! `S + A`, subtracting `P` only for the PC-relative types, and **adds** the
+//! result to what the field already holds.  It has no GOT and no PLT.  The
+//! rules accept exactly the four types a kernel-code-model object should
+//! contain (and `R_X86_64_NONE`, which krtld skips) and refuse every other
+//! one with a reason that says what krtld would have done with it.
 
 use object::elf;
 
 /// How a relocation is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Apply {
-    /// `R_X86_64_NONE`: krtld skips it, and so do we.
+pub enum Apply {
+    /// `R_X86_64_NONE`: krtld skips it.
     Skip,
     /// `R_X86_64_64`: `S + A` added into 8 bytes.
     Abs64,
     /// `R_X86_64_PC32`: `S + A - P` into 4 bytes, checked to sign-extend.
     Pc32,
     /// `R_X86_64_PLT32`: `S + A - P` into 4 bytes (krtld has no PLT, so
-    /// `L = S`).  krtld itself does not range-check this type; we do.
+    /// `L = S`).  krtld itself does not range-check this type; the userland
+    /// loader does.
     Plt32,
     /// `R_X86_64_32S`: `S + A` into 4 bytes, checked to sign-extend.
     Abs32S,
@@ -29,7 +31,7 @@ pub(crate) enum Apply {
 
 impl Apply {
     /// Width in bytes of the relocated field.
-    pub(crate) fn width(self) -> u64 {
+    pub fn width(self) -> u64 {
         match self {
             Apply::Abs64 => 8,
             Apply::Pc32 | Apply::Plt32 | Apply::Abs32S => 4,
@@ -39,11 +41,12 @@ impl Apply {
 
     /// Whether the field is 32 bits wide, i.e. the symbol must lie within
     /// reach of a sign-extended 32-bit value (absolute or PC-relative).
-    pub(crate) fn is_32bit(self) -> bool {
+    pub fn is_32bit(self) -> bool {
         self.width() == 4
     }
 
-    pub(crate) fn is_pc_relative(self) -> bool {
+    /// Whether `P` (the field's address) is subtracted.
+    pub fn is_pc_relative(self) -> bool {
         matches!(self, Apply::Pc32 | Apply::Plt32)
     }
 }
@@ -62,10 +65,10 @@ const NOTSUP: &str = "krtld's relocation table marks this type unsupported (fiel
 const UNKNOWN: &str = "unknown amd64 relocation type: krtld refuses types beyond its table";
 const OTHER: &str = "outside the set a kernel-code-model module needs (64, PC32, PLT32, 32S); \
      krtld would apply it with plain S+A[-P] arithmetic, which for GOT-, size- and \
-     base-relative types is silently wrong, so this loader does not model it";
+     base-relative types is silently wrong";
 
 /// Classifies a relocation type found in an `SHF_ALLOC` section.
-pub(crate) fn classify(r_type: u32) -> Apply {
+pub fn classify(r_type: u32) -> Apply {
     match elf::RelocationType(r_type) {
         elf::R_X86_64_NONE => Apply::Skip,
         elf::R_X86_64_64 => Apply::Abs64,
@@ -155,7 +158,7 @@ pub fn type_name(r_type: u32) -> &'static str {
 /// Whether `value` (a 64-bit result of the relocation arithmetic) survives
 /// truncation to 32 bits and sign extension back, i.e. the upper 33 bits
 /// are all zero or all one -- krtld's check for 32S and PC32.
-pub(crate) fn fits_sign_extended_32(value: u64) -> bool {
+pub fn fits_sign_extended_32(value: u64) -> bool {
     const SIGN_EXTENSION_BITS: u64 = 0xffff_ffff_8000_0000;
     let top = value & SIGN_EXTENSION_BITS;
     top == 0 || top == SIGN_EXTENSION_BITS
