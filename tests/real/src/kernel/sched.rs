@@ -534,6 +534,35 @@ pub(crate) fn settle() {
     let _ = block(s, t, Wait::Settle);
 }
 
+/// Waits until the kernel has nothing left to do: deterministic mode
+/// settles; threaded, it waits (up to a minute) until the task queue is
+/// empty with every worker idle and no callout is due or running, seen
+/// twice in a row a millisecond apart.
+pub(crate) fn quiesce() {
+    if deterministic() {
+        settle();
+        return;
+    }
+    let idle = || {
+        let tq = THREADED_TASKS.lock().unwrap_or_else(|e| e.into_inner());
+        let tc = THREADED_CALLOUTS.lock().unwrap_or_else(|e| e.into_inner());
+        tq.queue.is_empty()
+            && tq.idle == tq.workers
+            && tc.running.is_none()
+            && tc
+                .pending
+                .keys()
+                .next()
+                .is_none_or(|k| k.0 > Instant::now())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut quiet = 0;
+    while quiet < 2 && Instant::now() < deadline {
+        quiet = if idle() { quiet + 1 } else { 0 };
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Starts a kernel thread running `body` once it is scheduled.
 pub(crate) fn spawn_kernel_thread(
     name: String,

@@ -12,9 +12,11 @@ mod syscalls;
 mod trace;
 pub mod variants;
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::c_int;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
 
 use ptm_scenario::{
     Cred, Errno, Fd, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo, Report,
@@ -32,10 +34,44 @@ pub fn makedev(major: u32, minor: u32) -> u64 {
     (u64::from(major) << 32) | u64::from(minor)
 }
 
-/// One world at a time per process: the kernel is process-wide.
-static WORLD_LOCK: Mutex<()> = Mutex::new(());
+/// One world at a time per process: the kernel is process-wide. The
+/// world's owner holds the slot from creation to teardown.
+struct WorldSlot;
+
+static SLOT_TAKEN: Mutex<bool> = Mutex::new(false);
+static SLOT_FREED: Condvar = Condvar::new();
+
+impl WorldSlot {
+    fn acquire() -> WorldSlot {
+        let mut taken = SLOT_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        while *taken {
+            taken = SLOT_FREED.wait(taken).unwrap_or_else(|e| e.into_inner());
+        }
+        *taken = true;
+        WorldSlot
+    }
+}
+
+impl Drop for WorldSlot {
+    fn drop(&mut self) {
+        *SLOT_TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        SLOT_FREED.notify_one();
+    }
+}
+
+/// The world's process (a kernel `proc_t`).
+#[derive(Clone, Copy)]
+struct Proc(*mut ffi::proc_t);
+
+// SAFETY: a proc_t is kernel state, used only through kernel calls, which
+// do their own locking; the pointer itself is shared by the world's
+// handles.
+unsafe impl Send for Proc {}
+// SAFETY: as above.
+unsafe impl Sync for Proc {}
 
 /// An open file of the world's process.
+#[derive(Clone)]
 struct File {
     vp: *mut ffi::vnode_t,
     /// The kernel's file flags (FREAD/FWRITE/FNDELAY/...).
@@ -43,6 +79,10 @@ struct File {
     /// The stream's name in the trace (`M<minor>`, `S<minor>`).
     name: String,
 }
+
+// SAFETY: the vnode is kernel state, used only through kernel calls (the
+// specfs layer and the stream head lock what they touch).
+unsafe impl Send for File {}
 
 /// `open(2)` flags to the kernel's file flags (FREAD/FWRITE = access + 1).
 fn fflags(oflag: i32) -> c_int {
@@ -74,12 +114,18 @@ fn cache_counts() -> (u64, u64, u64) {
     )
 }
 
-/// A world of the real-code kernel.
-pub struct World {
+/// What a world's handles share.
+struct Inner {
     variant: Variant,
     entry: variants::Entry,
+    proc_: Proc,
+    st: Mutex<State>,
+    _slot: WorldSlot,
+}
+
+/// A world's mutable state.
+struct State {
     loaded: bool,
-    proc_: *mut ffi::proc_t,
     cred: Cred,
     zone: i32,
     files: BTreeMap<i32, File>,
@@ -87,18 +133,43 @@ pub struct World {
     baseline: (u64, u64, u64),
     allocb_calls_at_start: u64,
     /// kmem_alloc buffers live when the world started.
-    buffers_at_start: std::collections::HashSet<usize>,
+    buffers_at_start: HashSet<usize>,
     finished: bool,
-    _lock: MutexGuard<'static, ()>,
+}
+
+/// A world of the real-code kernel, or a handle on one.
+///
+/// A deterministic world ([`World::new`]) has one handle, its owner. A
+/// threaded world ([`World::new_threaded`]) gives more handles
+/// ([`World::handle`]), one per thread: each runs the process's system
+/// calls on its own thread, concurrently with the others, as threads of
+/// one process do. The owner tears the world down.
+pub struct World {
+    inner: Arc<Inner>,
+    owner: bool,
+    /// The thread this handle makes its system calls on, once it has.
+    thread: Cell<Option<ThreadId>>,
 }
 
 impl World {
     /// A world running variant `v`, loaded as modctl loads a module
     /// (`_info`, `_init`) and attached as add_drv attaches a driver.
     pub fn new(v: Variant) -> Result<World, String> {
-        kernel::boot(sched::Mode::Deterministic)?;
+        Self::create(v, sched::Mode::Deterministic)
+    }
+
+    /// The same in threaded mode (for the stress tests): the kernel's
+    /// threads run freely, and [`World::handle`] gives more handles. A
+    /// process runs its kernel in one mode: deterministic and threaded
+    /// worlds need separate test binaries.
+    pub fn new_threaded(v: Variant) -> Result<World, String> {
+        Self::create(v, sched::Mode::Threaded)
+    }
+
+    fn create(v: Variant, mode: sched::Mode) -> Result<World, String> {
+        kernel::boot(mode)?;
         let entry = variants::entry(v)?;
-        let lock = WORLD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = WorldSlot::acquire();
         kernel::set_label(&format!("world running {}", v.name));
         trace::reset();
         observe::reset_faults();
@@ -108,35 +179,73 @@ impl World {
         if p.is_null() {
             return Err("cannot create the world's process".into());
         }
-        sched::attach_process_thread("process 4242", p);
-        let mut w = World {
-            variant: v,
-            entry,
-            loaded: false,
-            proc_: p,
-            cred: Cred::root(),
-            zone: 0,
-            files: BTreeMap::new(),
-            baseline: cache_counts(),
-            allocb_calls_at_start: observe::allocb_calls(),
-            buffers_at_start: kmem::live_buffers().iter().map(|b| b.0).collect(),
-            finished: false,
-            _lock: lock,
+        let w = World {
+            inner: Arc::new(Inner {
+                variant: v,
+                entry,
+                proc_: Proc(p),
+                st: Mutex::new(State {
+                    loaded: false,
+                    cred: Cred::root(),
+                    zone: 0,
+                    files: BTreeMap::new(),
+                    baseline: cache_counts(),
+                    allocb_calls_at_start: observe::allocb_calls(),
+                    buffers_at_start: kmem::live_buffers().iter().map(|b| b.0).collect(),
+                    finished: false,
+                }),
+                _slot: slot,
+            }),
+            owner: true,
+            thread: Cell::new(None),
         };
+        w.enter();
         w.load()?;
         Ok(w)
     }
 
-    fn load(&mut self) -> Result<(), String> {
-        let rc = kernel::mod_load(c"ptm", self.entry.info, self.entry.init);
+    /// Another handle on a threaded world, for another thread.
+    pub fn handle(&self) -> World {
+        assert!(
+            !sched::deterministic(),
+            "World::handle needs a world made by World::new_threaded"
+        );
+        World {
+            inner: Arc::clone(&self.inner),
+            owner: false,
+            thread: Cell::new(None),
+        }
+    }
+
+    fn st(&self) -> MutexGuard<'_, State> {
+        self.inner.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the calling thread one of the process's threads, the first
+    /// time this handle is used on it.
+    fn enter(&self) {
+        let me = std::thread::current().id();
+        match self.thread.get() {
+            Some(t) if t == me => {}
+            Some(_) => panic!("a world handle is used on one thread only"),
+            None => {
+                sched::attach_process_thread("process 4242", self.inner.proc_.0);
+                self.thread.set(Some(me));
+            }
+        }
+    }
+
+    fn load(&self) -> Result<(), String> {
+        let (name, e) = (self.inner.variant.name, self.inner.entry);
+        let rc = kernel::mod_load(c"ptm", e.info, e.init);
         sched::settle();
         if rc != 0 {
-            return Err(format!("{}: _init returned {rc}", self.variant.name));
+            return Err(format!("{name}: _init returned {rc}"));
         }
-        self.loaded = true;
-        // SAFETY: on the world's thread; ptm is installed.
+        self.st().loaded = true;
+        // SAFETY: on a thread of the world; ptm is installed.
         if unsafe { ffi::kp_attach_driver(PTM_MAJOR) } != 0 {
-            return Err(format!("{}: attach failed", self.variant.name));
+            return Err(format!("{name}: attach failed"));
         }
         sched::settle();
         Ok(())
@@ -145,20 +254,23 @@ impl World {
     /// Every fd, closed; the module unloaded; the caches reaped. Returns
     /// what is left over (empty when clean).
     fn teardown(&mut self) -> Vec<String> {
-        self.finished = true;
+        self.enter();
+        self.st().finished = true;
+        sched::quiesce();
         self.close_all_fds();
+        sched::quiesce();
         let mut problems = Vec::new();
         let leaks = self.leaks_now();
         if !leaks.is_clean() {
             problems.push(format!("leaks: {leaks:?}"));
         }
-        if self.loaded {
-            let rc = kernel::mod_unload(c"ptm", self.entry.fini);
+        if self.st().loaded {
+            let rc = kernel::mod_unload(c"ptm", self.inner.entry.fini);
             sched::settle();
             if rc != 0 {
                 problems.push(format!("ptm _fini returned {rc} with nothing open"));
             }
-            self.loaded = rc != 0;
+            self.st().loaded = rc != 0;
         }
         kmem::reap_all();
         let kept = self.buffers_left();
@@ -167,9 +279,10 @@ impl World {
         }
         // SAFETY: the process has no open files and no thread in the kernel
         // but ours, which leaves it now.
-        let cr = unsafe { ffi::kp_proc_destroy(self.proc_) };
+        let cr = unsafe { ffi::kp_proc_destroy(self.inner.proc_.0) };
         cred::crfree(cr);
         sched::detach_process_thread();
+        self.thread.set(None);
         if let Err(e) = kmem::check_quarantine() {
             problems.push(e);
         }
@@ -185,9 +298,10 @@ impl World {
     /// that live on.
     fn buffers_left(&self) -> Vec<String> {
         const KEPT_BY_DESIGN: &[&str] = &["ptms_grow", "kp_attach", "hold_dm", "kp_thread_alloc"];
+        let at_start = std::mem::take(&mut self.st().buffers_at_start);
         kmem::live_buffers()
             .into_iter()
-            .filter(|b| !self.buffers_at_start.contains(&b.0))
+            .filter(|b| !at_start.contains(&b.0))
             .map(|(addr, size, caller)| (addr, size, kernel::symbols::name_of(caller)))
             .filter(|(_, _, f)| !KEPT_BY_DESIGN.contains(&f.as_str()))
             .map(|(addr, size, f)| format!("{size} bytes at {addr:#x} from {f}"))
@@ -195,7 +309,7 @@ impl World {
     }
 
     fn close_all_fds(&mut self) {
-        let fds: Vec<i32> = self.files.keys().copied().collect();
+        let fds: Vec<i32> = self.st().files.keys().copied().collect();
         for fd in fds {
             let _ = self.do_close(Fd(fd));
         }
@@ -203,7 +317,7 @@ impl World {
 
     fn leaks_now(&self) -> Leaks {
         let (m, d, p) = cache_counts();
-        let (bm, bd, bp) = self.baseline;
+        let (bm, bd, bp) = self.st().baseline;
         Leaks {
             mblks: m.saturating_sub(bm),
             dblks: d.saturating_sub(bd),
@@ -216,32 +330,40 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        if !self.finished {
-            // A scenario that failed part-way: leave the kernel as the next
-            // world expects it.
-            let _ = self.teardown();
+        if self.owner {
+            if !self.st().finished {
+                // A scenario that failed part-way: leave the kernel as the
+                // next world expects it.
+                let _ = self.teardown();
+            }
+        } else if self.thread.get() == Some(std::thread::current().id()) {
+            sched::detach_process_thread();
         }
     }
 }
 
 impl Pty for World {
     fn variant(&self) -> Variant {
-        self.variant
+        self.inner.variant
     }
 
     fn open_manager(&mut self, flags: i32) -> Result<Fd, Errno> {
+        self.enter();
         self.do_open_manager(flags)
     }
 
     fn open_manager_node(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+        self.enter();
         self.do_open_manager_node(minor, flags)
     }
 
     fn open_subsidiary(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+        self.enter();
         self.do_open_subsidiary(minor, flags)
     }
 
     fn open_subsidiary_node(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+        self.enter();
         self.do_open_subsidiary_node(minor, flags)
     }
 
@@ -252,79 +374,95 @@ impl Pty for World {
     }
 
     fn close(&mut self, fd: Fd) -> Result<(), Errno> {
+        self.enter();
         self.do_close(fd)
     }
 
     fn close_all(&mut self) {
+        self.enter();
         self.close_all_fds();
     }
 
     fn write(&mut self, fd: Fd, data: &[u8]) -> Result<usize, Errno> {
+        self.enter();
         self.do_write(fd, data)
     }
 
     fn write_band(&mut self, fd: Fd, band: u8, data: &[u8]) -> Result<(), Errno> {
+        self.enter();
         self.do_write_band(fd, band, data)
     }
 
     fn read(&mut self, fd: Fd, n: usize) -> Result<Vec<u8>, Errno> {
+        self.enter();
         self.do_read(fd, n)
     }
 
     fn ioctl(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
+        self.enter();
         self.do_istr(fd, cmd, payload)
     }
 
     fn ioctl_blocks(&mut self, fd: Fd, cmd: i32, parts: &[&[u8]]) -> Result<IocReply, Errno> {
+        self.enter();
         self.do_ioctl_parts(fd, cmd, parts, false)
     }
 
     fn ioctl_chain(&mut self, fd: Fd, cmd: i32, parts: &[&[u8]]) -> Result<IocReply, Errno> {
+        self.enter();
         self.do_ioctl_parts(fd, cmd, parts, true)
     }
 
     fn tty_ioctl(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
+        self.enter();
         self.do_tty_ioctl(fd, cmd, payload)
     }
 
     fn flush(&mut self, fd: Fd, flags: i32) -> Result<(), Errno> {
+        self.enter();
         self.do_flush(fd, flags, None)
     }
 
     fn flush_band(&mut self, fd: Fd, band: u8, flags: i32) -> Result<(), Errno> {
+        self.enter();
         self.do_flush(fd, flags, Some(band))
     }
 
     fn inject_down(&mut self, fd: Fd, mtype: u8, band: u8, data: &[u8]) -> Result<(), Errno> {
+        self.enter();
         self.do_inject(fd, mtype, band, data)
     }
 
     fn poll(&mut self, fd: Fd) -> Result<PollBits, Errno> {
+        self.enter();
         self.do_poll(fd)
     }
 
     fn fstat_minor(&mut self, fd: Fd) -> Result<(u32, u32), Errno> {
-        let f = self.files.get(&fd.0).ok_or(Errno::EBADF)?;
+        let f = self.file(fd)?;
         // SAFETY: a live vnode of this world.
         let dev = unsafe { ffi::kp_vnode_dev(f.vp) };
         Ok(((dev >> 32) as u32, dev as u32))
     }
 
     fn pts_node(&mut self, minor: u32) -> Option<PtsNode> {
+        self.enter();
         self.pts_node_of(minor)
     }
 
     fn cred(&self) -> Cred {
-        self.cred
+        self.st().cred
     }
 
     fn set_cred(&mut self, c: Cred) {
-        self.cred = c;
+        self.enter();
+        self.st().cred = c;
         self.install_cred();
     }
 
     fn set_zone(&mut self, zone: i32) {
-        self.zone = zone;
+        self.enter();
+        self.st().zone = zone;
         self.install_cred();
     }
 
@@ -345,6 +483,7 @@ impl Pty for World {
     }
 
     fn fail_attach_subsidiary(&mut self, fail: bool) {
+        self.enter();
         // SAFETY: on the world's thread, nothing else running.
         unsafe { ffi::kp_fail_pts_attach(c_int::from(fail)) };
     }
@@ -368,7 +507,7 @@ impl Pty for World {
     }
 
     fn allocb_calls(&self) -> u64 {
-        observe::allocb_calls() - self.allocb_calls_at_start
+        observe::allocb_calls() - self.st().allocb_calls_at_start
     }
 
     fn minor_nodes(&self) -> Vec<MinorNode> {
@@ -384,21 +523,22 @@ impl Pty for World {
     }
 
     fn head_read_queue(&self, fd: Fd) -> Option<QueueInfo> {
-        let f = self.files.get(&fd.0)?;
+        let f = self.file(fd).ok()?;
         Some(observe::queues(f.vp).0)
     }
 
     fn driver_write_queue(&self, fd: Fd) -> Option<QueueInfo> {
-        let f = self.files.get(&fd.0)?;
+        let f = self.file(fd).ok()?;
         Some(observe::queues(f.vp).1)
     }
 
     fn unload(&mut self) -> Result<(), Errno> {
-        let rc = kernel::mod_unload(c"ptm", self.entry.fini);
+        self.enter();
+        let rc = kernel::mod_unload(c"ptm", self.inner.entry.fini);
         sched::settle();
         trace::sys("modunload ptm".into(), rc.to_string());
         if rc == 0 {
-            self.loaded = false;
+            self.st().loaded = false;
             Ok(())
         } else {
             Err(Errno(rc))
@@ -406,15 +546,17 @@ impl Pty for World {
     }
 
     fn reload(&mut self) -> Result<(), String> {
+        self.enter();
         self.load()
     }
 
     fn is_loaded(&self) -> bool {
-        self.loaded
+        self.st().loaded
     }
 
     fn module_linkinfo(&self) -> Option<String> {
-        self.loaded.then(|| variants::linkinfo(self.entry))
+        let loaded = self.st().loaded;
+        loaded.then(|| variants::linkinfo(self.inner.entry))
     }
 
     fn finish(mut self: Box<Self>) -> Result<Report, String> {
@@ -423,15 +565,15 @@ impl Pty for World {
         if !problems.is_empty() {
             return Err(format!(
                 "[{}] {}\ntrace:\n{}",
-                self.variant.name,
+                self.inner.variant.name,
                 problems.join("; "),
                 trace.join("\n")
             ));
         }
         Ok(Report {
-            variant: self.variant.name,
+            variant: self.inner.variant.name,
             trace,
-            allocb_calls: observe::allocb_calls() - self.allocb_calls_at_start,
+            allocb_calls: observe::allocb_calls() - self.st().allocb_calls_at_start,
         })
     }
 }

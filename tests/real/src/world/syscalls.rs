@@ -56,25 +56,32 @@ fn show_unit(r: &Result<(), Errno>) -> String {
 }
 
 impl World {
-    fn file(&self, fd: Fd) -> Result<&File, Errno> {
-        self.files.get(&fd.0).ok_or(Errno::EBADF)
+    /// The open file `fd` (a copy: another thread may close it meanwhile,
+    /// as in a real process).
+    pub(super) fn file(&self, fd: Fd) -> Result<File, Errno> {
+        self.st().files.get(&fd.0).cloned().ok_or(Errno::EBADF)
     }
 
-    fn new_fd(&mut self, f: File) -> Fd {
-        let n = (3..).find(|n| !self.files.contains_key(n)).unwrap_or(3);
-        self.files.insert(n, f);
+    /// Installs `f` at the lowest free fd from 3.
+    fn new_fd(&self, f: File) -> Fd {
+        let mut st = self.st();
+        let n = (3..).find(|n| !st.files.contains_key(n)).unwrap_or(3);
+        st.files.insert(n, f);
         Fd(n)
     }
 
     fn show_fd(&self, r: &Result<Fd, Errno>) -> String {
         match r {
-            Ok(fd) => format!("fd{} ({})", fd.0, self.files[&fd.0].name),
+            Ok(fd) => match self.file(*fd) {
+                Ok(f) => format!("fd{} ({})", fd.0, f.name),
+                Err(_) => format!("fd{}", fd.0),
+            },
             Err(e) => e.name(),
         }
     }
 
     /// open(2) of device `dev`, traced as `call`.
-    fn open_dev(&mut self, dev: u64, oflag: i32, call: String) -> Result<Fd, Errno> {
+    fn open_dev(&self, dev: u64, oflag: i32, call: String) -> Result<Fd, Errno> {
         let mut vp = std::ptr::null_mut();
         let mut newdev = 0;
         let fflag = fflags(oflag);
@@ -95,7 +102,7 @@ impl World {
         r
     }
 
-    pub(super) fn do_open_manager(&mut self, flags: i32) -> Result<Fd, Errno> {
+    pub(super) fn do_open_manager(&self, flags: i32) -> Result<Fd, Errno> {
         self.open_dev(
             makedev(CLONE_MAJOR, PTM_MAJOR),
             flags,
@@ -103,7 +110,7 @@ impl World {
         )
     }
 
-    pub(super) fn do_open_manager_node(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+    pub(super) fn do_open_manager_node(&self, minor: u32, flags: i32) -> Result<Fd, Errno> {
         self.open_dev(
             makedev(PTM_MAJOR, minor),
             flags,
@@ -113,7 +120,7 @@ impl World {
 
     /// `/dev/pts/N` as the process's zone sees it: ptms_conf's own
     /// `ptms_minor_valid` (the check /dev/pts makes), mode 0620.
-    pub(super) fn pts_node_of(&mut self, minor: u32) -> Option<PtsNode> {
+    pub(super) fn pts_node_of(&self, minor: u32) -> Option<PtsNode> {
         let (mut uid, mut gid) = (0, 0);
         // SAFETY: on the world's thread; ptms_minor_valid takes ptms_lock.
         let valid = unsafe { ptms_minor_valid(minor, &mut uid, &mut gid) } != 0;
@@ -125,11 +132,11 @@ impl World {
     }
 
     /// The permission check the node's mode makes (owner rw, group w).
-    pub(super) fn do_open_subsidiary(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+    pub(super) fn do_open_subsidiary(&self, minor: u32, flags: i32) -> Result<Fd, Errno> {
         let r = match self.pts_node_of(minor) {
             None => Err(Errno::ENOENT),
             Some(n) => {
-                let c = self.cred;
+                let c = self.st().cred;
                 let want_read = flags & 3 != O_WRONLY;
                 let want_write = flags & 3 != O_RDONLY;
                 let (r_ok, w_ok) = if c.privileged || c.uid == n.uid {
@@ -155,7 +162,7 @@ impl World {
         }
     }
 
-    pub(super) fn do_open_subsidiary_node(&mut self, minor: u32, flags: i32) -> Result<Fd, Errno> {
+    pub(super) fn do_open_subsidiary_node(&self, minor: u32, flags: i32) -> Result<Fd, Errno> {
         self.open_dev(
             makedev(PTS_MAJOR, minor),
             flags,
@@ -163,8 +170,9 @@ impl World {
         )
     }
 
-    pub(super) fn do_close(&mut self, fd: Fd) -> Result<(), Errno> {
-        let Some(f) = self.files.remove(&fd.0) else {
+    pub(super) fn do_close(&self, fd: Fd) -> Result<(), Errno> {
+        let removed = self.st().files.remove(&fd.0);
+        let Some(f) = removed else {
             trace::sys(format!("close(fd{})", fd.0), "EBADF".into());
             return Err(Errno::EBADF);
         };
@@ -181,7 +189,7 @@ impl World {
         r
     }
 
-    pub(super) fn do_write(&mut self, fd: Fd, data: &[u8]) -> Result<usize, Errno> {
+    pub(super) fn do_write(&self, fd: Fd, data: &[u8]) -> Result<usize, Errno> {
         let r = self
             .file(fd)
             .map(|f| (f.vp, f.fflag))
@@ -209,7 +217,7 @@ impl World {
         r
     }
 
-    pub(super) fn do_write_band(&mut self, fd: Fd, band: u8, data: &[u8]) -> Result<(), Errno> {
+    pub(super) fn do_write_band(&self, fd: Fd, band: u8, data: &[u8]) -> Result<(), Errno> {
         let r = self
             .file(fd)
             .map(|f| (f.vp, f.fflag))
@@ -238,7 +246,7 @@ impl World {
         r
     }
 
-    pub(super) fn do_read(&mut self, fd: Fd, n: usize) -> Result<Vec<u8>, Errno> {
+    pub(super) fn do_read(&self, fd: Fd, n: usize) -> Result<Vec<u8>, Errno> {
         let r = self
             .file(fd)
             .map(|f| (f.vp, f.fflag))
@@ -265,7 +273,7 @@ impl World {
         r
     }
 
-    fn raw_ioctl(&mut self, fd: Fd, cmd: c_int, arg: isize) -> Result<c_int, Errno> {
+    fn raw_ioctl(&self, fd: Fd, cmd: c_int, arg: isize) -> Result<c_int, Errno> {
         let f = self.file(fd)?;
         let mut rval = 0;
         // SAFETY: a live vnode; `arg` points at memory of the caller's that
@@ -277,7 +285,7 @@ impl World {
 
     /// `ioctl(fd, I_STR, {cmd, 0, len, buf})`: the reply is what the
     /// stream head copied back into `buf`.
-    fn istr(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
+    fn istr(&self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
         #[repr(C)]
         struct StrIoctl {
             ic_cmd: c_int,
@@ -298,7 +306,7 @@ impl World {
         Ok(IocReply { rval, data: buf })
     }
 
-    pub(super) fn do_istr(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
+    pub(super) fn do_istr(&self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
         let r = self.istr(fd, cmd, payload);
         trace::sys(
             format!(
@@ -403,7 +411,7 @@ impl World {
         r
     }
 
-    pub(super) fn do_flush(&mut self, fd: Fd, flags: i32, band: Option<u8>) -> Result<(), Errno> {
+    pub(super) fn do_flush(&self, fd: Fd, flags: i32, band: Option<u8>) -> Result<(), Errno> {
         #[repr(C)]
         struct BandInfo {
             bi_pri: u8,
@@ -462,7 +470,7 @@ impl World {
         r
     }
 
-    pub(super) fn do_poll(&mut self, fd: Fd) -> Result<PollBits, Errno> {
+    pub(super) fn do_poll(&self, fd: Fd) -> Result<PollBits, Errno> {
         let vp = self.file(fd)?.vp;
         let mut revents = 0i16;
         let events = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRBAND;
@@ -483,13 +491,17 @@ impl World {
     }
 
     /// Gives the process a credential for its current user and zone.
-    pub(super) fn install_cred(&mut self) {
-        let c = self.cred;
-        let cr = cred::cred_new(c.uid, c.gid, self.zone, c.privileged);
+    pub(super) fn install_cred(&self) {
+        let (c, zone) = {
+            let st = self.st();
+            (st.cred, st.zone)
+        };
+        let cr = cred::cred_new(c.uid, c.gid, zone, c.privileged);
+        let p = self.inner.proc_.0;
         // SAFETY: the world's process, and a fresh held credential for it.
-        let old = unsafe { ffi::kp_proc_set_cred(self.proc_, cr) };
+        let old = unsafe { ffi::kp_proc_set_cred(p, cr) };
         // SAFETY: the calling thread runs in that process.
-        unsafe { ffi::kp_thread_set_proc(self.proc_) };
+        unsafe { ffi::kp_thread_set_proc(p) };
         cred::crfree(old);
     }
 }
