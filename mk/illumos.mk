@@ -10,12 +10,16 @@
 #                             acceptance test on the Rust ptm there; prints
 #                             one SKIPPED line without OMNIOS_IMAGE
 #                             (VM_TEST_ARGS="--keep --method live" ...)
-#   make vm-test-selftest     the VM runner's checks that need no VM
+#   make vm-test-selftest     the VM runner's, ci-omnios.sh's and ptm-admin.sh's
+#                             checks that need no VM (a mock guest)
 #   make lint-scripts         actionlint on the workflows, shellcheck on every
 #                             shell script in the tree
-#   make package-lint         static checks of the IPS manifest
+#   make package-lint         static checks of the IPS manifest, and of those
+#                             checks (each rule broken once must be refused)
 #   make package              (illumos only) the IPS package, published into
-#                             the file repository target/pkg/repo
+#                             the file repository target/pkg/repo, for the
+#                             kernel of the build machine (or
+#                             PTM_KERNEL_VERSION=<system/kernel version>)
 
 PYTHON3 ?= python3
 SHELLCHECK ?= shellcheck
@@ -27,6 +31,12 @@ PKG_REPO := $(PKG_DIR)/repo
 PKG_MANIFEST := packaging/ptm-rs.p5m
 PKG_PUBLISHER ?= ptm-rs
 PKG_VERSION ?= $(shell sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
+# The version of pkg:/system/kernel the package is tied to (the manifest's
+# $(KERNELVERS)): by default the build machine's, from `pkg list -Hv`, whose
+# first column is the full FMRI (pkg://publisher/system/kernel@version).
+PTM_KERNEL_VERSION ?=
+# A made-up kernel version, only for the host-side lint of the expanded form.
+PKG_LINT_KERNELVERS := 0.5.11-151054.0:20240101T000000Z
 
 TEST_EXTRA += acceptance-selftest acceptance-linux lint-scripts package-lint \
 	vm-test-selftest vm-test
@@ -56,6 +66,9 @@ vm-test-selftest:
 
 package-lint:
 	$(PYTHON3) packaging/lint-manifest.py $(PKG_MANIFEST)
+	$(PYTHON3) packaging/lint-manifest.py --define PKGVERS=$(PKG_VERSION) \
+		--define KERNELVERS=$(PKG_LINT_KERNELVERS) $(PKG_MANIFEST)
+	$(PYTHON3) packaging/lint-manifest.py --self-test
 
 # Every shell script: *.sh, and any other file (tracked or not yet, but not
 # ignored) whose first line names sh, bash, ksh or dash -- .ci/run included.
@@ -91,8 +104,10 @@ lint-scripts:
 	if [ $$status = 0 ]; then echo "lint-scripts: ok"; fi; \
 	exit $$status
 
-# The IPS package.  pkgmogrify expands $(PKGVERS), pkglint checks the
-# manifest, pkgsend publishes it; payload paths are relative to the tree.
+# The IPS package.  pkgmogrify expands $(PKGVERS) and $(KERNELVERS), the
+# host-side lint and pkglint check the result, pkgsend publishes it; payload
+# paths are relative to the tree.  pkglint exits non-zero on errors only
+# (pkg5's lint/log.py); its warnings are printed.
 package:
 	@if [ "`uname -s`" != SunOS ]; then \
 		echo "make package: IPS packages are built on illumos (pkgmogrify, pkglint, pkgsend), and this machine runs `uname -s`. Nothing was built. Copy the tree with $(KMOD) to an illumos host and run 'gmake package' there."; \
@@ -102,7 +117,19 @@ package:
 	@test -f ptm.conf || { echo "make package: ptm.conf is missing" >&2; exit 1; }
 	rm -rf $(PKG_DIR)
 	mkdir -p $(PKG_DIR)
-	pkgmogrify -D PKGVERS=$(PKG_VERSION) $(PKG_MANIFEST) > $(PKG_DIR)/ptm-rs.p5m.res
+	@kernel='$(PTM_KERNEL_VERSION)'; \
+	if [ -z "$$kernel" ]; then \
+		kernel=`pkg list -Hv system/kernel | awk '{ print $$1; exit }' | sed -n 's/^[^@]*@//p'`; \
+	fi; \
+	if [ -z "$$kernel" ]; then \
+		echo "make package: cannot read the version of pkg:/system/kernel (pkg list -Hv system/kernel); set PTM_KERNEL_VERSION" >&2; exit 1; \
+	fi; \
+	echo "make package: for system/kernel@$$kernel (the kernel this module must have been tested on)"; \
+	echo "$$kernel" > $(PKG_DIR)/kernel-version
+	$(PYTHON3) packaging/lint-manifest.py --define PKGVERS=$(PKG_VERSION) \
+		--define KERNELVERS=`cat $(PKG_DIR)/kernel-version` $(PKG_MANIFEST)
+	pkgmogrify -D PKGVERS=$(PKG_VERSION) -D KERNELVERS=`cat $(PKG_DIR)/kernel-version` \
+		$(PKG_MANIFEST) > $(PKG_DIR)/ptm-rs.p5m.res
 	pkglint $(PKG_DIR)/ptm-rs.p5m.res
 	pkgrepo create $(PKG_REPO)
 	pkgrepo set -s $(PKG_REPO) publisher/prefix=$(PKG_PUBLISHER)
@@ -111,3 +138,4 @@ package:
 	@echo "make package: published into $(PKG_REPO). Install with:"
 	@echo "  pfexec pkg set-publisher -g file://$(CURDIR)/$(PKG_REPO) $(PKG_PUBLISHER)"
 	@echo "  pfexec pkg install driver/pseudo/ptm-rs    # then reboot into the new boot environment"
+	@echo "It installs only on system/kernel@`cat $(PKG_DIR)/kernel-version`; before 'pkg update', see docs/illumos.md."
