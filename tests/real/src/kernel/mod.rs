@@ -253,6 +253,7 @@ pub fn boot(mode: sched::Mode) -> Result<(), String> {
         }
         if sched::deterministic() {
             sched::start_callout_thread();
+            sched::start_watchdog();
         }
         for &(name, info, init, _) in MODULES.iter().filter(|m| m.0 != c"ptm") {
             let rc = mod_load(name, info, init);

@@ -155,6 +155,8 @@ struct Sched {
     due: VecDeque<Callout>,
     running_callout: Option<u64>,
     tasks: VecDeque<(TaskFn, usize)>,
+    /// Tasks wait in `tasks` until released ([`release_services`]).
+    defer: bool,
 }
 
 static SCHED: Mutex<Sched> = Mutex::new(Sched {
@@ -169,6 +171,7 @@ static SCHED: Mutex<Sched> = Mutex::new(Sched {
     due: VecDeque::new(),
     running_callout: None,
     tasks: VecDeque::new(),
+    defer: false,
 });
 
 thread_local! {
@@ -532,6 +535,53 @@ pub(crate) fn settle() {
     let t = me();
     let s = sched();
     let _ = block(s, t, Wait::Settle);
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Times the world settled: the watchdog's measure of progress.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a deterministic world may go without settling before the
+/// watchdog calls it a hang or a livelock (`PTM_REAL_WATCHDOG_SECS`).
+fn watchdog_secs() -> u64 {
+    std::env::var("PTM_REAL_WATCHDOG_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120)
+}
+
+/// Starts the watchdog (deterministic mode): a system call that does not
+/// return -- a service procedure re-enabling itself forever, a thread
+/// spinning -- becomes a kernel failure that names the world and shows
+/// every thread, instead of a test that never ends.
+pub(crate) fn start_watchdog() {
+    let limit = watchdog_secs();
+    let spawned = std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            let mut last = PROGRESS.load(Ordering::Relaxed);
+            let mut still = 0;
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = PROGRESS.load(Ordering::Relaxed);
+                let busy = SCHED.try_lock().map_or(true, |s| s.current.is_some());
+                if now != last || !busy {
+                    last = now;
+                    still = 0;
+                    continue;
+                }
+                still += 1;
+                if still >= limit {
+                    super::fail(&format!(
+                        "watchdog: the world has not settled for {limit} s (a hang or a livelock \
+                         in the kernel: a service procedure or thread that never stops)"
+                    ));
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        super::fail(&format!("cannot start the watchdog: {e}"));
+    }
 }
 
 /// Waits until the kernel has nothing left to do: deterministic mode
@@ -883,21 +933,8 @@ pub extern "C" fn taskq_dispatch(
     if deterministic() {
         let mut s = sched();
         s.tasks.push_back(task);
-        match s.first_blocked(|t| t.state == State::Blocked(Wait::Task)) {
-            Some(w) => s.make_runnable(w, Wake::Normal),
-            None => {
-                let n = s
-                    .threads
-                    .iter()
-                    .filter(|t| t.name.starts_with("taskq"))
-                    .count();
-                drop(s);
-                spawn_kernel_thread(
-                    format!("taskq-{n}"),
-                    std::ptr::null_mut(),
-                    Box::new(det_worker),
-                );
-            }
+        if !s.defer {
+            start_worker(s);
         }
     } else {
         let mut tq = THREADED_TASKS.lock().unwrap_or_else(|e| e.into_inner());
@@ -918,11 +955,52 @@ pub extern "C" fn taskq_dispatch(
     1
 }
 
+/// Gets a worker to the task queue: an idle one, or a new one.
+fn start_worker(mut s: MutexGuard<'static, Sched>) {
+    match s.first_blocked(|t| t.state == State::Blocked(Wait::Task)) {
+        Some(w) => s.make_runnable(w, Wake::Normal),
+        None => {
+            let n = s
+                .threads
+                .iter()
+                .filter(|t| t.name.starts_with("taskq"))
+                .count();
+            drop(s);
+            spawn_kernel_thread(
+                format!("taskq-{n}"),
+                std::ptr::null_mut(),
+                Box::new(det_worker),
+            );
+        }
+    }
+}
+
+/// From now on, tasks (service procedures) wait until
+/// [`release_services`]: the world's "services run late" (deterministic
+/// mode only).
+pub(crate) fn defer_services() {
+    sched().defer = true;
+}
+
+/// Runs the deferred tasks, in the order they were dispatched or, with
+/// `reverse`, newest first.
+pub(crate) fn release_services(reverse: bool) {
+    let mut s = sched();
+    s.defer = false;
+    if reverse {
+        s.tasks.make_contiguous().reverse();
+    }
+    if !s.tasks.is_empty() {
+        start_worker(s);
+    }
+}
+
 fn det_worker() {
     loop {
         let t = me();
         let mut s = sched();
-        let Some((func, arg)) = s.tasks.pop_front() else {
+        let next = if s.defer { None } else { s.tasks.pop_front() };
+        let Some((func, arg)) = next else {
             let _ = block(s, t, Wait::Task);
             continue;
         };

@@ -217,6 +217,21 @@ impl World {
         }
     }
 
+    /// From now on service procedures wait: qenable schedules them, but
+    /// they run only at [`World::run_services`] (deterministic worlds).
+    pub fn services_run_late(&mut self) {
+        sched::defer_services();
+    }
+
+    /// Runs the waiting service procedures -- in the order they were
+    /// scheduled, or newest first with `reverse` -- and lets the world
+    /// settle.
+    pub fn run_services(&mut self, reverse: bool) {
+        self.enter();
+        sched::release_services(reverse);
+        sched::settle();
+    }
+
     fn st(&self) -> MutexGuard<'_, State> {
         self.inner.st.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -48,6 +48,7 @@ pub(crate) fn fail_nth_allocb(n: u64) {
 
 /// A new world starts with no fault pending and no pty limit.
 pub(crate) fn reset_faults() {
+    crate::kernel::sched::release_services(false);
     ALLOCB_FAIL_AT.store(0, Ordering::Relaxed);
     kmem::clear_failures();
     set_pty_limit(None);
