@@ -8,6 +8,7 @@
 //! nothing it made is left.
 
 mod observe;
+pub mod session;
 mod syscalls;
 mod trace;
 pub mod variants;
