@@ -27,7 +27,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use ptm_scenario::msg::{ioctl_name, show_bytes};
 use ptm_scenario::{
-    Backend, Errno, Fd, O_NDELAY, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT, PTSSTTY, PollBits, Pty,
+    Backend, Errno, Fd, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT, PTSSTTY, PollBits, Pty,
     TraceEvent, UNLKPT, Variant,
 };
 
@@ -111,8 +111,8 @@ pub const TCIFLUSH: isize = 0;
 pub const TCOFLUSH: isize = 1;
 pub const TCIOFLUSH: isize = 2;
 
-/// The kernel's `FNDELAY | FNONBLOCK` (open's O_NDELAY | O_NONBLOCK).
-const NONBLOCKING: c_int = O_NDELAY | O_NONBLOCK;
+/// The kernel's `FNONBLOCK` (fcntl's O_NONBLOCK).
+const NONBLOCKING: c_int = O_NONBLOCK;
 
 unsafe extern "C" {
     fn kp_open_ctty(vp: *mut ffi::vnode_t, flag: c_int) -> c_int;
@@ -584,7 +584,9 @@ impl Session {
                 Ok(g) => format!(
                     "ctl {} data {}{}",
                     g.ctl.as_deref().map_or("none".into(), show_bytes),
-                    g.data.as_deref().map_or("none".into(), show_bytes),
+                    g.data
+                        .as_deref()
+                        .map_or("none".into(), |d| show_bytes(&packet_comparable(g, d))),
                     if g.more != 0 {
                         format!(" more {}", g.more)
                     } else {
@@ -738,6 +740,17 @@ impl Drop for Session {
     }
 }
 
+/// A packet's data as the trace shows it: an M_IOCTL packet carries the
+/// iocblk, whose credential pointer and ioctl id (bytes 8 to 20) are
+/// addresses and counters of this process, shown as zeros.
+fn packet_comparable(g: &GetMsg, d: &[u8]) -> Vec<u8> {
+    let mut d = d.to_vec();
+    if g.ctl.as_deref() == Some(&[M_IOCTL][..]) && d.len() >= 20 {
+        d[8..20].fill(0);
+    }
+    d
+}
+
 /// The trace as lines to compare between variants. ptem tells the
 /// manager side about mode changes with M_CTL messages that carry an
 /// iocblk; its credential pointer and ioctl id (bytes 8 to 20) are
@@ -751,6 +764,19 @@ fn comparable(events: &[TraceEvent]) -> Vec<String> {
             TraceEvent::HeadRecv { stream, msg } if msg.mtype == M_CTL && msg.bytes.len() >= 20 => {
                 let mut msg = msg.clone();
                 msg.bytes[8..20].fill(0);
+                TraceEvent::HeadRecv {
+                    stream: stream.clone(),
+                    msg,
+                }
+                .to_string()
+            }
+            // pckt's packet of ptem's M_IOCTL: the type byte, then the
+            // iocblk.
+            TraceEvent::HeadRecv { stream, msg }
+                if msg.mtype == M_PROTO && msg.bytes.len() >= 21 && msg.bytes[0] == M_IOCTL =>
+            {
+                let mut msg = msg.clone();
+                msg.bytes[9..21].fill(0);
                 TraceEvent::HeadRecv {
                     stream: stream.clone(),
                     msg,
@@ -786,7 +812,7 @@ fn tty_ioctl_name(cmd: i32) -> String {
 /// Runs session scenario `f` on every ptm variant of the real-code world;
 /// the traces of all variants must be identical. A failure names the
 /// variant and prints its trace so far.
-pub fn scenario(name: &str, f: impl Fn(&mut Session)) {
+pub fn session_scenario(name: &str, f: impl Fn(&mut Session)) {
     let vs = super::REAL.variants();
     if vs.is_empty() {
         println!("SKIPPED: no driver variant in this build ({name})");
