@@ -205,8 +205,11 @@ pub const TTYMODES: [u8; 36] = {
 
 /// Root-node properties (see `ddi_getlongprop` in csrc/devices.c): only
 /// `ttymodes`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string and `lenp` points at a `size_t`.
 #[unsafe(no_mangle)]
-pub extern "C" fn kp_property(name: *const c_char, lenp: *mut usize) -> *const c_void {
+pub unsafe extern "C" fn kp_property(name: *const c_char, lenp: *mut usize) -> *const c_void {
     if cstr(name) != "ttymodes" || lenp.is_null() {
         return std::ptr::null();
     }

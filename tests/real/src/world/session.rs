@@ -27,8 +27,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use ptm_scenario::msg::{ioctl_name, show_bytes};
 use ptm_scenario::{
-    Backend, Errno, Fd, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT, PTSSTTY, PollBits, Pty,
-    TraceEvent, UNLKPT, Variant,
+    Backend, Errno, Fd, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT, PTSSTTY, PollBits, Pty, TraceEvent,
+    UNLKPT, Variant,
 };
 
 use super::{World, trace};
@@ -368,7 +368,11 @@ impl Session {
             if rc >= 0 {
                 trace::sys(
                     format!("  (open of fd{} asks for a controlling terminal)", fd.0),
-                    if rc == 0 { "ctty".into() } else { Errno(rc).name() },
+                    if rc == 0 {
+                        "ctty".into()
+                    } else {
+                        Errno(rc).name()
+                    },
                 );
             }
             Ok(fd)
@@ -533,7 +537,10 @@ impl Session {
         } else {
             f.fflag &= !NONBLOCKING;
         }
-        self.note(format!("fcntl(fd{}, F_SETFL, nonblock {on})", fd.0), "0".into());
+        self.note(
+            format!("fcntl(fd{}, F_SETFL, nonblock {on})", fd.0),
+            "0".into(),
+        );
         Ok(())
     }
 
@@ -825,7 +832,10 @@ pub fn session_scenario(name: &str, f: impl Fn(&mut Session)) {
         let tag = format!("[real world, {}] {name}", v.name);
         let mut s = Session::new(v).unwrap_or_else(|e| panic!("{tag}: {e}"));
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&mut s))) {
-            eprintln!("{tag} failed\n--- trace ---\n{}", s.trace_lines().join("\n"));
+            eprintln!(
+                "{tag} failed\n--- trace ---\n{}",
+                s.trace_lines().join("\n")
+            );
             drop(s);
             resume_unwind(p);
         }
