@@ -465,10 +465,17 @@ impl Session {
     /// M_COPYOUT).
     pub fn ioctl_buf(&mut self, fd: Fd, cmd: i32, buf: &mut [u8]) -> Result<i32, Errno> {
         let r = self.raw_ioctl(fd, cmd, buf.as_mut_ptr() as isize);
+        // ldterm answers TCGETA with a struct termio whose padding byte
+        // (the 18th) it never sets: the copy-out carries whatever the
+        // message buffer held. The trace shows it as zero.
+        let mut shown = buf.to_vec();
+        if cmd == TCGETA && shown.len() >= 18 {
+            shown[17] = 0;
+        }
         self.note(
             format!("ioctl(fd{}, {}, &buf)", fd.0, tty_ioctl_name(cmd)),
             match &r {
-                Ok(v) => format!("{v} buf {}", show_bytes(buf)),
+                Ok(v) => format!("{v} buf {}", show_bytes(&shown)),
                 Err(e) => e.name(),
             },
         );
