@@ -72,6 +72,7 @@ const LAYER: &[&str] = &[
     "csrc/vfs.c",
     "csrc/hooks.c",
     "csrc/absent.c",
+    "csrc/session.c",
 ];
 
 /// illumos's kernel compilation environment (amd64, `_KERNEL`), as the

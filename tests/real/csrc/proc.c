@@ -35,6 +35,7 @@ cpu_t cpu0;
 struct pid pid0;
 sess_t session0;
 proc_t p0;
+struct plock p0lock;
 kmutex_t pidlock;
 pid_t maxpid = 999999;
 
@@ -74,6 +75,7 @@ kp_proc0_init(void)
 	p0.p_pgidp = &pid0;
 	p0.p_sessp = &session0;
 	p0.p_cred = kcred;
+	p0.p_lockp = &p0lock;
 }
 
 kthread_t *
@@ -167,6 +169,8 @@ kp_proc_create(pid_t pid, cred_t *cr)
 	p = kmem_zalloc(sizeof (proc_t), KM_SLEEP);
 	pidp = kmem_zalloc(sizeof (struct pid), KM_SLEEP);
 	sp = kmem_zalloc(sizeof (sess_t), KM_SLEEP);
+	/* p_lock (job control takes it: straccess) */
+	p->p_lockp = kmem_zalloc(sizeof (struct plock), KM_SLEEP);
 	pidp->pid_id = pid;
 	sp->s_sidp = pidp;
 	sp->s_ref = 1;
@@ -219,6 +223,7 @@ kp_proc_destroy(proc_t *p)
 	}
 	if (p->p_sessp->s_sidp == p->p_pidp)
 		kmem_free(p->p_sessp, sizeof (sess_t));
+	kmem_free(p->p_lockp, sizeof (struct plock));
 	kmem_free(p->p_pidp, sizeof (struct pid));
 	kmem_free(p, sizeof (proc_t));
 	return (cr);

@@ -168,11 +168,54 @@ pub extern "C" fn kp_minor_node_event(
     });
 }
 
-/// Root-node properties: none yet (see `kp_property` in csrc/devices.c).
+/// illumos's default terminal modes, the root node's `ttymodes` property
+/// as a `struct termios` (36 bytes: four 32-bit flag words, 19 control
+/// characters, one byte of padding). illumos ships them in its root-node
+/// options configuration in `stty -g` form,
+/// `2502:1805:bd:8a3b:3:1c:7f:15:4:0:0:0:11:13:1a:19:12:f:17:16`:
+/// iflag BRKINT|ICRNL|IXON|IMAXBEL, oflag OPOST|ONLCR|TAB3, cflag
+/// B38400|CS8|CREAD, lflag ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN,
+/// and INTR ^C, QUIT ^\, ERASE DEL, KILL ^U, EOF ^D (VMIN shares its
+/// slot), EOL/EOL2/SWTCH unset (VTIME 0), START ^Q, STOP ^S, SUSP ^Z,
+/// DSUSP ^Y, REPRINT ^R, DISCARD ^O, WERASE ^W, LNEXT ^V. ldterm (and
+/// ptem, for its cflag) read it at open; without it ldterm warns and runs
+/// with every mode off.
+pub const TTYMODES: [u8; 36] = {
+    let mut t = [0u8; 36];
+    let flags: [u32; 4] = [0x2502, 0x1805, 0xbd, 0x8a3b];
+    let mut i = 0;
+    while i < 4 {
+        let b = flags[i].to_le_bytes();
+        t[4 * i] = b[0];
+        t[4 * i + 1] = b[1];
+        t[4 * i + 2] = b[2];
+        t[4 * i + 3] = b[3];
+        i += 1;
+    }
+    let cc: [u8; 16] = [
+        0x03, 0x1c, 0x7f, 0x15, 0x04, 0, 0, 0, 0x11, 0x13, 0x1a, 0x19, 0x12, 0x0f, 0x17, 0x16,
+    ];
+    let mut j = 0;
+    while j < 16 {
+        t[16 + j] = cc[j];
+        j += 1;
+    }
+    t
+};
+
+/// Root-node properties (see `ddi_getlongprop` in csrc/devices.c): only
+/// `ttymodes`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string and `lenp` points at a `size_t`.
 #[unsafe(no_mangle)]
-pub extern "C" fn kp_property(name: *const c_char, lenp: *mut usize) -> *const c_void {
-    let _ = (cstr(name), lenp);
-    std::ptr::null()
+pub unsafe extern "C" fn kp_property(name: *const c_char, lenp: *mut usize) -> *const c_void {
+    if cstr(name) != "ttymodes" || lenp.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: the caller passes a pointer to its length variable.
+    unsafe { *lenp = TTYMODES.len() };
+    TTYMODES.as_ptr().cast()
 }
 
 // ---------------------------------------------------------------------------
