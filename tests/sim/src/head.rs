@@ -7,9 +7,12 @@ use std::ptr;
 
 use ptm::sys::*;
 
-use crate::msg::{blk_len, describe, freemsg_impl, mtype};
+use ptm_scenario::TraceEvent;
+use ptm_scenario::msg::describe;
+
+use crate::msg::{blk_len, freemsg_impl, mtype};
 use crate::queue::{self, flushq_common, qbackenable, stream_of};
-use crate::world::{self, TraceEvent, sd};
+use crate::world::{self, sd};
 
 /// A static that holds raw pointers (module_info names, qinit links).
 #[repr(transparent)]
@@ -129,14 +132,14 @@ pub(crate) unsafe extern "C" fn strrput(q: *mut queue_t, bp: *mut mblk_t) -> c_i
     let down = world::locked(|| {
         // SAFETY: `q` is a stream head read queue (the framework's caller).
         let sid = unsafe { stream_of(q) };
-        if world::with(|s| s.tracing) {
-            // SAFETY: `bp` was validated by putnext.
-            let desc = unsafe { describe(bp) };
-            world::trace(TraceEvent::HeadRecv {
-                stream: sid,
-                msg: desc,
-            });
-        }
+        world::with(|s| {
+            if s.tracing {
+                // SAFETY: `bp` was validated by putnext.
+                let msg = unsafe { describe(bp, &mut s.ioc_ids) };
+                let stream = s.stream_name(sid);
+                s.trace.push(TraceEvent::HeadRecv { stream, msg });
+            }
+        });
         // SAFETY: as above.
         let t = unsafe { mtype(bp) } as c_int;
         match t {
@@ -346,8 +349,9 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Optio
                         true
                     } else {
                         if ok && st.iocid == id && !st.iocblk.is_null() {
+                            let n = s.ioc_ids.number(id);
                             s.trace.push(TraceEvent::Note(format!(
-                                "duplicate ioctl reply id={id} freed"
+                                "duplicate ioctl reply id={n} freed"
                             )));
                         }
                         false

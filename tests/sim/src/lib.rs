@@ -101,197 +101,43 @@ mod variant;
 mod world;
 
 use std::ffi::{c_int, c_void};
-use std::fmt;
 use std::ptr;
 use std::sync::Arc;
 
 use ptm::sys::*;
+use ptm_scenario::msg::{show_bytes, show_ioc};
 
 pub use ddi::{driverops_addr, register_driverops_alias};
-pub use msg::mtype_name;
 /// The ABI bindings (`ptm::sys`), for tests that call kernel functions.
 pub use ptm::sys;
 /// The userland krtld the loaded variants use.
 pub use ptm_kload;
+/// The types and constants of the scenario API, which this world shares
+/// with the real-code world.
+pub use ptm_scenario::{
+    Cred, Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, IocReply, Leaks, MinorNode, MsgDesc, O_NDELAY,
+    O_NOCTTY, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, OWNERPT, PTM_MAJOR, PTS_MAJOR, PTSSTTY,
+    PollBits, PtsNode, QueueInfo, Report, TCGETS, TIOCGWINSZ, TIOCSWINSZ, TTY_GID, TraceEvent,
+    UNLKPT, ZONEPT, ioctl_name, mtype_name,
+};
 pub use variant::{
     C_KOBJ, C_REFERENCE, RUST_DRIVER, RUST_KMOD, kmod_path, load_kernel_image, load_kernel_module,
     loaded_c_object, loaded_rust_module,
 };
 pub use variant::{EntryFn, InfoFn, Variant, c_reference, require_c_oracle, rust_driver, variants};
-pub use world::{Cred, MinorNode, MsgDesc, StreamKind, TraceEvent};
+pub use world::StreamKind;
 
 use queue::{QPair, Role};
 use variant::VariantLock;
-use world::{Core, Enter, FdEntry, State, Stream, sd};
+use world::{Core, Enter, FdEntry, Stream, sd};
 
 mod mt;
 pub use mt::ThreadState;
 
-/// The major number the simulator gives ptm.
-pub const PTM_MAJOR: u32 = 22;
-/// The major number of the subsidiary devices (pts).
-pub const PTS_MAJOR: u32 = 23;
-/// The process id the simulator's process has.
-pub(crate) const SIM_PID: i32 = 4242;
-
-/// Open flags (illumos values).
-pub const O_RDONLY: i32 = 0;
-pub const O_WRONLY: i32 = 1;
-pub const O_RDWR: i32 = 2;
-pub const O_NDELAY: i32 = 0x04;
-pub const O_NONBLOCK: i32 = 0x80;
-pub const O_NOCTTY: i32 = 0x800;
-
-/// ptm ioctls.
-pub const ISPTM: i32 = ptm::sys::ISPTM;
-pub const UNLKPT: i32 = ptm::sys::UNLKPT;
-pub const PTSSTTY: i32 = ptm::sys::PTSSTTY;
-pub const ZONEPT: i32 = ptm::sys::ZONEPT;
-pub const OWNERPT: i32 = ptm::sys::OWNERPT;
-/// Terminal ioctls used by the scenarios (illumos values).
-pub const TCGETS: i32 = (b'T' as i32) << 8 | 13;
-pub const TIOCGWINSZ: i32 = (b't' as i32) << 8 | 104;
-pub const TIOCSWINSZ: i32 = (b't' as i32) << 8 | 103;
-
-/// M_FLUSH flags.
-pub const FLUSHR: i32 = ptm::sys::FLUSHR;
-pub const FLUSHW: i32 = ptm::sys::FLUSHW;
-pub const FLUSHRW: i32 = ptm::sys::FLUSHRW;
-
-/// The group id of "tty" that `grantpt` uses.
-pub const TTY_GID: u32 = 7;
 /// `strmsgsz`: the largest ioctl payload / message.
 const STRMSGSZ: usize = 65536;
 /// `IOC_NATIVE` (`DATAMODEL_NATIVE` on amd64).
 const IOC_NATIVE: u32 = 0x0020_0000;
-
-/// An errno value as a process would see it (illumos numbering).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Errno(pub i32);
-
-impl Errno {
-    pub const EPERM: Errno = Errno(1);
-    pub const ENOENT: Errno = Errno(2);
-    pub const EIO: Errno = Errno(5);
-    pub const ENXIO: Errno = Errno(6);
-    pub const EBADF: Errno = Errno(9);
-    pub const EAGAIN: Errno = Errno(11);
-    pub const ENOMEM: Errno = Errno(12);
-    pub const EACCES: Errno = Errno(13);
-    pub const EBUSY: Errno = Errno(16);
-    pub const EEXIST: Errno = Errno(17);
-    pub const EINVAL: Errno = Errno(22);
-    pub const ENOTTY: Errno = Errno(25);
-    pub const ERANGE: Errno = Errno(34);
-    pub const ETIME: Errno = Errno(62);
-    pub const ENOSR: Errno = Errno(63);
-    pub const EBADMSG: Errno = Errno(77);
-    /// Not an errno: the call would sleep forever (nothing in the
-    /// single-threaded world can wake it).
-    pub const BLOCKED: Errno = Errno(-1);
-
-    pub fn name(self) -> String {
-        match self.0 {
-            -1 => "BLOCKED".into(),
-            1 => "EPERM".into(),
-            2 => "ENOENT".into(),
-            5 => "EIO".into(),
-            6 => "ENXIO".into(),
-            9 => "EBADF".into(),
-            11 => "EAGAIN".into(),
-            12 => "ENOMEM".into(),
-            13 => "EACCES".into(),
-            16 => "EBUSY".into(),
-            17 => "EEXIST".into(),
-            22 => "EINVAL".into(),
-            25 => "ENOTTY".into(),
-            34 => "ERANGE".into(),
-            62 => "ETIME".into(),
-            63 => "ENOSR".into(),
-            77 => "EBADMSG".into(),
-            n => format!("errno {n}"),
-        }
-    }
-}
-
-impl fmt::Debug for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
-    }
-}
-
-/// A file descriptor of the simulated process.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Fd(pub i32);
-
-/// A successful ioctl: its return value and the data the ACK carried.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct IocReply {
-    pub rval: i32,
-    pub data: Vec<u8>,
-}
-
-/// What `poll` would report (all events requested).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct PollBits {
-    pub pollin: bool,
-    pub pollout: bool,
-    pub pollerr: bool,
-    pub pollhup: bool,
-}
-
-/// Counters and flags of one queue.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct QueueInfo {
-    pub count: usize,
-    pub mblkcnt: usize,
-    pub flag: u32,
-    pub hiwat: usize,
-    pub lowat: usize,
-    pub nband: u8,
-    /// (type, band, bytes) of each queued message, front first.
-    pub messages: Vec<(u8, u8, usize)>,
-}
-
-/// A `/dev/pts/N` node as `stat` shows it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct PtsNode {
-    pub uid: u32,
-    pub gid: u32,
-    /// Mode including the file type (`S_IFCHR | 0620`).
-    pub mode: u32,
-}
-
-/// Objects still allocated.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct Leaks {
-    pub mblks: u64,
-    pub dblks: u64,
-    pub pt_ttys: u64,
-    pub zone_holds: i64,
-    pub open_streams: usize,
-}
-
-impl Leaks {
-    pub fn is_clean(&self) -> bool {
-        *self == Leaks::default()
-    }
-}
-
-/// What [`World::finish`] returns.
-#[derive(Clone, Debug)]
-pub struct Report {
-    pub variant: &'static str,
-    pub trace: Vec<String>,
-    pub allocb_calls: u64,
-    pub services_run: u64,
-}
 
 /// Which kind of ioctl: `I_STR` (15 s timeout) or a transparent tty ioctl
 /// converted by the stream head (waits forever).
@@ -551,15 +397,17 @@ impl World {
                 "pts",
             ),
         };
-        let sid = world::with(|s| {
-            s.streams.push(Stream::new(
+        let (sid, since) = world::with(|s| {
+            let mut st = Stream::new(
                 kind,
                 match kind {
                     StreamKind::Manager => "ptmx(open failed)",
                     StreamKind::Subsidiary => "pts(open failed)",
                 },
-            ));
-            s.streams.len() - 1
+            );
+            st.opening = true;
+            s.streams.push(st);
+            (s.streams.len() - 1, s.trace.len())
         });
         // SAFETY: the qinits are valid statics (the head's and pts's) or the
         // driver's streamtab (checked at load).
@@ -588,6 +436,7 @@ impl World {
             open(&mut (*drv).rq, &mut d, Self::kflags(flags), sflag, cred)
         };
         if rc != 0 {
+            world::with(|s| s.name_opened_stream(sid, since));
             // SAFETY: `drv` is this stream's driver pair.
             unsafe {
                 if (*drv).linked {
@@ -642,6 +491,7 @@ impl World {
                 } else {
                     maxpsz.min(STRMSGSZ as isize)
                 };
+                s.name_opened_stream(sid, since);
             });
         }
         Ok(sid)
@@ -1353,7 +1203,7 @@ impl World {
                 if ioc.ioc_error != 0 {
                     Err(Errno(ioc.ioc_error))
                 } else {
-                    let mut data = msg::msg_bytes((*reply).b_cont);
+                    let mut data = ptm_scenario::msg::msg_bytes((*reply).b_cont);
                     data.truncate(ioc.ioc_count);
                     Ok(IocReply {
                         rval: ioc.ioc_rval,
@@ -1688,7 +1538,7 @@ impl World {
     /// they behave alike.
     pub fn trace_lines(&self) -> Vec<String> {
         let s = self.core.st.borrow();
-        s.trace.iter().map(|e| render(&s, e)).collect()
+        s.trace.iter().map(ToString::to_string).collect()
     }
 
     /// How many times `zone_rele(NULL)` happened.
@@ -1841,10 +1691,14 @@ impl World {
         let s = self.core.st.borrow();
         Ok(Report {
             variant: name,
-            trace: s.trace.iter().map(|e| render(&s, e)).collect(),
+            trace: s.trace.iter().map(ToString::to_string).collect(),
             allocb_calls: s.counters.allocb_calls,
-            services_run: s.services_run,
         })
+    }
+
+    /// How many service procedures ran so far.
+    pub fn services_run(&self) -> u64 {
+        self.core.st.borrow().services_run
     }
 
     /// Unloads the driver: `_fini` → `mod_remove` → `devo_detach`
@@ -1970,75 +1824,6 @@ impl Drop for World {
         // everything of the world is released with its last reference
         // (`Core`'s Drop).
         mt::stop_workers(self);
-    }
-}
-
-fn show_bytes(v: &[u8]) -> String {
-    let mut s = String::from("\"");
-    for &b in v.iter().take(64) {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            b'"' => s.push_str("\\\""),
-            0x20..=0x7e => s.push(b as char),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            _ => s.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    if v.len() > 64 {
-        s.push_str("...");
-    }
-    s.push('"');
-    s
-}
-
-fn show_ioc(r: &Result<IocReply, Errno>) -> String {
-    match r {
-        Ok(rep) => format!("rval {} data {}", rep.rval, show_bytes(&rep.data)),
-        Err(e) => e.name(),
-    }
-}
-
-/// A readable name for an ioctl command.
-pub fn ioctl_name(cmd: i32) -> String {
-    match cmd {
-        ISPTM => "ISPTM".into(),
-        UNLKPT => "UNLKPT".into(),
-        PTSSTTY => "PTSSTTY".into(),
-        ZONEPT => "ZONEPT".into(),
-        OWNERPT => "OWNERPT".into(),
-        TCGETS => "TCGETS".into(),
-        TIOCGWINSZ => "TIOCGWINSZ".into(),
-        TIOCSWINSZ => "TIOCSWINSZ".into(),
-        -1 => "-1 (I_FLUSH sync)".into(),
-        c => format!("{c:#x}"),
-    }
-}
-
-fn render(s: &State, e: &TraceEvent) -> String {
-    match e {
-        TraceEvent::Sys { call, result } => format!("{call} = {result}"),
-        TraceEvent::HeadRecv { stream, msg } => {
-            let mut line = format!(
-                "  {} head <- {} band {} len {}",
-                s.stream_name(*stream),
-                mtype_name(msg.mtype),
-                msg.band,
-                msg.len
-            );
-            if !msg.detail.is_empty() {
-                line += " ";
-                line += &msg.detail;
-            }
-            if !msg.bytes.is_empty() {
-                line += " ";
-                line += &show_bytes(&msg.bytes);
-            }
-            line
-        }
-        TraceEvent::NullZoneRele => "  event: NULL zone_rele".into(),
-        TraceEvent::NullZoneDeref(f) => format!("  event: NULL zone dereferenced in {f}"),
-        TraceEvent::Note(n) => format!("  note: {n}"),
     }
 }
 

@@ -13,9 +13,10 @@ use std::ptr;
 use std::time::Duration;
 
 use ptm::sys::*;
+use ptm_scenario::TraceEvent;
 
 use crate::msg::{self, cont_len, freemsg_impl, is_live, mtype};
-use crate::world::{self, StreamId, TraceEvent, locked};
+use crate::world::{self, StreamId, locked};
 
 /// What kind of pair this is (for names in anomalies).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
