@@ -43,7 +43,7 @@ use std::time::Duration;
 use crate::queue::{self, QPair};
 use crate::variant::VariantLock;
 use crate::world::{self, Core, Enter};
-use crate::{Arc, Variant, World};
+use crate::{Arc, Variant, World, modload};
 
 /// How long an `I_STR` ioctl waits for its ACK (illumos: 15 s by default).
 pub(crate) const IOCTL_WAIT: Duration = Duration::from_secs(15);
@@ -154,7 +154,7 @@ impl World {
         {
             let _e = Enter::new(&w.core);
             world::set_activity(|| "loading the driver".into());
-            w.load()?;
+            modload::load(w.variant)?;
         }
         for i in 0..workers.max(1) {
             let core = Arc::clone(&w.core);

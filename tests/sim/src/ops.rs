@@ -64,7 +64,7 @@ use std::fmt;
 
 use crate::{
     Cred, Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, Leaks, O_NDELAY, O_NOCTTY, O_NONBLOCK,
-    O_RDONLY, O_RDWR, O_WRONLY, OWNERPT, PTSSTTY, TCGETS, TIOCGWINSZ, TIOCSWINSZ, TTY_GID,
+    O_RDONLY, O_RDWR, O_WRONLY, OWNERPT, PTSSTTY, Pty, TCGETS, TIOCGWINSZ, TIOCSWINSZ, TTY_GID,
     TraceEvent, UNLKPT, Variant, World, ZONEPT, c_reference, variants,
 };
 

@@ -61,6 +61,7 @@ use std::mem::{offset_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
+use ptm_sim::Pty as _;
 use ptm_sim::sys::iocblk;
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
@@ -1297,7 +1298,7 @@ fn divergence_short_iocblk_c_forwards_rust_drops() {
             w.inject_down(m, M_IOCTL, 0, &[]).unwrap();
             let lines = since(w, from).join("\n");
             let forwarded = lines.contains(&format!("S{minor} head <- M_IOCTL"));
-            if from_ptm_c(&w.variant()) {
+            if w.variant().is_c_ptm() {
                 assert!(forwarded, "ptm.c forwards it: {lines}");
                 assert!(
                     lines.contains(&format!("M{minor} head <- M_IOCNAK")),

@@ -117,7 +117,7 @@ fn reads_block_or_eagain_when_empty() {
 #[test]
 fn modopen_and_direct_minor_opens_are_refused() {
     scenario("MODOPEN and direct-minor opens", |w| {
-        assert_eq!(w.push_manager_as_module(), Err(Errno::ENXIO));
+        assert_eq!(w.push_manager_as_module(), Some(Err(Errno::ENXIO)));
         let (_m, minor) = manager(w);
         assert_eq!(w.open_manager_node(minor, O_RDWR), Err(Errno::ENXIO));
         assert_eq!(w.open_manager_node(77, O_RDWR), Err(Errno::ENXIO));
