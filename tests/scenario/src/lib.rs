@@ -15,6 +15,7 @@
 pub mod api;
 pub mod harness;
 pub mod msg;
+pub mod ops;
 
 pub use api::*;
 pub use harness::{

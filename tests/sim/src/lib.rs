@@ -96,7 +96,6 @@ mod msg;
 mod mt;
 mod observe;
 mod open;
-pub mod ops;
 mod pts;
 mod pty;
 mod queue;

@@ -22,10 +22,10 @@ use std::time::Instant;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-use ptm_sim::ops::{
+use ptm_scenario::ops::{
     self, FdRef, OP_BYTES, Op, OwnerArg, RunConfig, ZONES, ZoneArg, ZoneGone, show_ops,
 };
-use ptm_sim::{Cred, c_reference, rust_driver, variants};
+use ptm_sim::{Cred, MODEL, c_reference, rust_driver, variants};
 
 /// The default seed ("ptm diff" in ASCII).
 const DEFAULT_SEED: u64 = 0x7074_6d20_6469_6666;
@@ -149,7 +149,7 @@ fn general(name: &str, n: u64, default_cases: u32, min_ops: usize, max_ops: usiz
         return;
     }
     property(name, n, default_cases, op_seq(min_ops, max_ops), |ops| {
-        ops::differential(ops, RunConfig::default()).map(|_| ())
+        ops::differential(&MODEL, ops, RunConfig::default()).map(|_| ())
     });
 }
 
@@ -234,7 +234,7 @@ fn ownerpt_on_a_vanished_zone() {
         zone_gone: ZoneGone::RunAndStop,
     };
     property("ownerpt_on_a_vanished_zone", 4, 1_000, strategy, |ops| {
-        let oracle = ops::differential(ops, cfg)?;
+        let oracle = ops::differential(&MODEL, ops, cfg)?;
         RUNS.fetch_add(1, Ordering::Relaxed);
         if oracle.divergence.is_some() {
             HITS.fetch_add(1, Ordering::Relaxed);
@@ -263,7 +263,9 @@ const SHARED_WITH_C: &[&str] = &["with pt_state still set"];
 /// sequence twice gives the same trace).
 #[test]
 fn rust_driver_alone_is_clean_and_deterministic() {
-    let v = rust_driver().expect("the Rust driver is always built");
+    let v = rust_driver()
+        .expect("the Rust driver is always built")
+        .scenario();
     property(
         "rust_driver_alone_is_clean_and_deterministic",
         5,
@@ -271,7 +273,7 @@ fn rust_driver_alone_is_clean_and_deterministic() {
         op_seq(1, 48),
         |ops| {
             let cfg = RunConfig::default();
-            let a = ops::run_variant(v, ops, cfg);
+            let a = ops::run_variant(&MODEL, v, ops, cfg);
             let own = a
                 .anomalies
                 .iter()
@@ -291,7 +293,7 @@ fn rust_driver_alone_is_clean_and_deterministic() {
                     a.text()
                 ));
             }
-            let b = ops::run_variant(v, ops, cfg);
+            let b = ops::run_variant(&MODEL, v, ops, cfg);
             ops::compare(&a, &b).map_err(|e| format!("not deterministic: {e}"))
         },
     );

@@ -1,13 +1,13 @@
 //! # An operation model for differential testing
 //!
 //! [`Op`] is one step a process (or the test harness standing in for the
-//! kernel around it) can take against the simulated ptm: opening either end
+//! kernel around it) can take against ptm in a world: opening either end
 //! of a pty, the ptm ioctls with good and bad payloads, data both ways,
 //! flushes, raw messages sent down a stream, closes, credential and zone
 //! changes, and allocation faults. [`run`] interprets a sequence of them in
-//! one [`World`] and returns a [`Trace`]: every call with its result, every
-//! message each stream head received ([`World::trace_lines`]), the final
-//! state of every pty and queue, what leaked and any anomaly.
+//! one world ([`Pty`]) and returns a [`Trace`]: every call with its result,
+//! every message each stream head received ([`Pty::trace_lines`]), the
+//! final state of every pty and queue, what leaked and any anomaly.
 //!
 //! Ops never name a file descriptor or a minor number directly. They refer
 //! to what is open *symbolically* ([`FdRef`], [`SubTarget`]): "the newest
@@ -17,26 +17,27 @@
 //! the same thing for every driver variant.
 //!
 //! [`decode`] turns arbitrary bytes into ops (4 bytes per op, every byte
-//! string is valid): both the proptest generator (`tests/differential.rs`)
-//! and the cargo-fuzz target (`fuzz/fuzz_targets/differential.rs`) use it,
-//! so the two explore the same space.
+//! string is valid): both the proptest generator
+//! ([`crate::scenarios::differential`]) and the cargo-fuzz target
+//! (`fuzz/fuzz_targets/differential.rs`) use it, so the two explore the
+//! same space.
 //!
-//! [`differential`] runs one sequence against every variant in the build and
-//! compares each trace with the C oracle's by the rule in [`compare`].
+//! [`differential`] runs one sequence against every variant of a backend
+//! and compares each trace with the C oracle's by the rule in [`compare`].
 //!
 //! ## The one deliberate difference: OWNERPT on a pty whose zone is gone
 //!
 //! ZONEPT accepts any zone id up to `MAX_ZONEID`, running or not, and a
 //! zone can halt after it was set. A later OWNERPT then gets NULL from
 //! `zone_find_by_id`: the C ptm passes it to `zone_rele` (a panic on
-//! illumos; the simulator records it and goes on, so the C driver ACKs and
+//! illumos; the model world records it and goes on, so the C driver ACKs and
 //! sets the owner), the Rust ptm NAKs it with EINVAL. From that point on the
 //! two ptys hold different owners, so nothing after it can be compared line
 //! by line any more.
 //!
 //! The interpreter therefore detects that case *before* running the op (the
 //! target is a manager, the payload is a whole `pt_own_t`, and the pty's
-//! zone, read back with [`World::pt_owner`], is not one the interpreter knows
+//! zone, read back with [`Pty::pt_owner`], is not one the interpreter knows
 //! to be running) and, by [`ZoneGone`]:
 //!
 //! * [`ZoneGone::Skip`] (the general generator): records the op as skipped
@@ -63,9 +64,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::{
-    Cred, Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, Leaks, O_NDELAY, O_NOCTTY, O_NONBLOCK,
-    O_RDONLY, O_RDWR, O_WRONLY, OWNERPT, PTSSTTY, Pty, TCGETS, TIOCGWINSZ, TIOCSWINSZ, TTY_GID,
-    TraceEvent, UNLKPT, Variant, World, ZONEPT, c_reference, variants,
+    Backend, Cred, Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, IocReply, Leaks, O_NDELAY, O_NOCTTY,
+    O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, OWNERPT, PTSSTTY, Pty, TCGETS, TIOCGWINSZ, TIOCSWINSZ,
+    TTY_GID, TraceEvent, UNLKPT, Variant, ZONEPT,
 };
 
 /// How many managers may be open at once (opens beyond it are skipped).
@@ -334,24 +335,27 @@ fn fdref(b: u8) -> FdRef {
     }
 }
 
+/// The op kind byte 0 picks, by the weights of `KINDS`.
+fn kind_of(b0: u8) -> u8 {
+    let total: u32 = KINDS.iter().map(|k| k.1).sum();
+    let mut x = (b0 as u32 * total) >> 8;
+    for (k, w) in KINDS {
+        if x < w {
+            return k;
+        }
+        x -= w;
+    }
+    0
+}
+
 impl Op {
     /// Decodes one op from 4 bytes; every value is valid. Byte 0 picks the
     /// kind (weighted by `KINDS`), the others its operands. All-zero
     /// bytes decode to the plainest op, `OpenManager` with no flags.
     pub fn from_bytes(b: [u8; OP_BYTES]) -> Op {
-        let total: u32 = KINDS.iter().map(|k| k.1).sum();
-        let mut x = (b[0] as u32 * total) >> 8;
-        let mut kind = 0;
-        for (k, w) in KINDS {
-            if x < w {
-                kind = k;
-                break;
-            }
-            x -= w;
-        }
         let fd = fdref(b[1]);
         let (p, q) = (b[2], b[3]);
-        match kind {
+        match kind_of(b[0]) {
             0 => Op::OpenManager {
                 noctty: p & 1 != 0,
                 nonblock: p & 2 != 0,
@@ -360,41 +364,12 @@ impl Op {
             1 => Op::OpenPair {
                 nonblock: p & 1 != 0,
             },
-            2 => Op::OpenSubsidiary {
-                to: if b[1] & 0x80 == 0 {
-                    SubTarget::Pty(b[1] & 0x7f)
-                } else {
-                    SubTarget::Minor(b[1] & 7)
-                },
-                access: pick(&[O_RDWR, O_RDONLY, O_WRONLY, O_RDWR], p >> 2),
-                nonblock: p & 1 != 0,
-                node: p & 2 != 0,
-            },
+            2 => Op::open_subsidiary_from(b[1], p),
             3 => Op::Unlkpt(fd),
             4 => Op::Isptm(fd),
             5 => Op::Ptsstty(fd),
-            6 => Op::Zonept(
-                fd,
-                match p % 6 {
-                    0 | 5 => ZoneArg::Id(pick(&ZONE_IDS, q)),
-                    1 => ZoneArg::Split(pick(&ZONE_IDS, q)),
-                    2 => ZoneArg::Long(pick(&ZONE_IDS, q)),
-                    3 => ZoneArg::Short,
-                    _ => ZoneArg::Empty,
-                },
-            ),
-            7 => {
-                let (u, g) = (pick(&OWNER_IDS, q), pick(&OWNER_IDS, q / 10));
-                Op::Ownerpt(
-                    fd,
-                    match p % 5 {
-                        0 | 4 => OwnerArg::Ids(u, g),
-                        1 => OwnerArg::Split(u, g),
-                        2 => OwnerArg::Short,
-                        _ => OwnerArg::Empty,
-                    },
-                )
-            }
+            6 => Op::Zonept(fd, ZoneArg::from_bytes(p, q)),
+            7 => Op::Ownerpt(fd, OwnerArg::from_bytes(p, q)),
             8 => Op::Grantpt(fd),
             9 => Op::UnknownIoctl {
                 fd,
@@ -427,29 +402,7 @@ impl Op {
                 band: q & 3,
                 flags: pick(&FLUSH_FLAGS, p),
             },
-            16 => {
-                let mtype = pick(&INJECT_TYPES, p);
-                let data = match mtype {
-                    // A flush flag byte (FLUSHR/W/RW, maybe FLUSHBAND) and a
-                    // band: both drivers read the first byte.
-                    M_FLUSH => vec![pick(&[1, 2, 3, 5, 6, 7, 0], q), (q >> 4) & 3],
-                    // One error byte for both sides, or read/write errors
-                    // (NOERROR = 0xff leaves a side alone).
-                    M_ERROR => match q % 4 {
-                        0 => vec![5],
-                        1 => vec![0],
-                        2 => vec![0xff, 6],
-                        _ => vec![5, 0xff],
-                    },
-                    _ => vec![b'i'; pick(&[0, 1, 5, 600], q)],
-                };
-                Op::Inject {
-                    fd,
-                    mtype,
-                    band: if mtype < 0x80 { (q >> 6) & 3 } else { 0 },
-                    data,
-                }
-            }
+            16 => Op::inject_from(fd, p, q),
             17 => Op::Poll(fd),
             18 => Op::Close(fd),
             19 => Op::SetCred(pick(&CREDS, p)),
@@ -458,6 +411,70 @@ impl Op {
             22 => Op::RemoveZone(pick(&ZONES, p)),
             23 => Op::FailNthAllocb(1 + p % 6),
             _ => Op::FailPtTtysAlloc,
+        }
+    }
+
+    /// `OpenSubsidiary` from the target byte `t` and the flags byte `p`.
+    fn open_subsidiary_from(t: u8, p: u8) -> Op {
+        Op::OpenSubsidiary {
+            to: if t & 0x80 == 0 {
+                SubTarget::Pty(t & 0x7f)
+            } else {
+                SubTarget::Minor(t & 7)
+            },
+            access: pick(&[O_RDWR, O_RDONLY, O_WRONLY, O_RDWR], p >> 2),
+            nonblock: p & 1 != 0,
+            node: p & 2 != 0,
+        }
+    }
+
+    /// `Inject` from its operand bytes: the type, then data that means
+    /// something for it.
+    fn inject_from(fd: FdRef, p: u8, q: u8) -> Op {
+        let mtype = pick(&INJECT_TYPES, p);
+        let data = match mtype {
+            // A flush flag byte (FLUSHR/W/RW, maybe FLUSHBAND) and a
+            // band: both drivers read the first byte.
+            M_FLUSH => vec![pick(&[1, 2, 3, 5, 6, 7, 0], q), (q >> 4) & 3],
+            // One error byte for both sides, or read/write errors
+            // (NOERROR = 0xff leaves a side alone).
+            M_ERROR => match q % 4 {
+                0 => vec![5],
+                1 => vec![0],
+                2 => vec![0xff, 6],
+                _ => vec![5, 0xff],
+            },
+            _ => vec![b'i'; pick(&[0, 1, 5, 600], q)],
+        };
+        Op::Inject {
+            fd,
+            mtype,
+            band: if mtype < 0x80 { (q >> 6) & 3 } else { 0 },
+            data,
+        }
+    }
+}
+
+impl ZoneArg {
+    fn from_bytes(p: u8, q: u8) -> ZoneArg {
+        match p % 6 {
+            0 | 5 => ZoneArg::Id(pick(&ZONE_IDS, q)),
+            1 => ZoneArg::Split(pick(&ZONE_IDS, q)),
+            2 => ZoneArg::Long(pick(&ZONE_IDS, q)),
+            3 => ZoneArg::Short,
+            _ => ZoneArg::Empty,
+        }
+    }
+}
+
+impl OwnerArg {
+    fn from_bytes(p: u8, q: u8) -> OwnerArg {
+        let (u, g) = (pick(&OWNER_IDS, q), pick(&OWNER_IDS, q / 10));
+        match p % 5 {
+            0 | 4 => OwnerArg::Ids(u, g),
+            1 => OwnerArg::Split(u, g),
+            2 => OwnerArg::Short,
+            _ => OwnerArg::Empty,
         }
     }
 }
@@ -557,13 +574,13 @@ struct OpenFd {
 }
 
 /// Interpreter state. The world's own trace is rendered once at the end
-/// ([`World::trace_lines`]) and cut into one part per op: every `World`
+/// ([`Pty::trace_lines`]) and cut into one part per op: every [`Pty`]
 /// call that is a system call ends with exactly one unindented trace line
 /// (its name and result), everything else it traced (messages arriving at
 /// stream heads, notes) comes before that line; the interpreter counts
 /// the system calls each op made.
 struct Interp<'w> {
-    w: &'w mut World,
+    w: &'w mut dyn Pty,
     fds: Vec<OpenFd>,
     zones: BTreeSet<i32>,
     /// Our lines; `Part(n)` stands for the world's lines up to the end of
@@ -595,10 +612,10 @@ fn own_bytes(u: u32, g: u32) -> Vec<u8> {
 }
 
 impl Interp<'_> {
-    /// A `World` call that is one system call (one trace line of its own).
-    fn call<T>(&mut self, f: impl FnOnce(&mut World) -> T) -> T {
+    /// A world call that is one system call (one trace line of its own).
+    fn call<T>(&mut self, f: impl FnOnce(&mut dyn Pty) -> T) -> T {
         self.sys += 1;
-        f(self.w)
+        f(&mut *self.w)
     }
 
     fn text(&mut self, s: impl Into<String>) {
@@ -659,17 +676,49 @@ impl Interp<'_> {
         (!self.zones.contains(&zone)).then_some(zone)
     }
 
-    fn ioctl(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<crate::IocReply, Errno> {
+    fn ioctl(&mut self, fd: Fd, cmd: i32, payload: &[u8]) -> Result<IocReply, Errno> {
         self.call(|w| w.ioctl(fd, cmd, payload))
     }
 
-    fn ioctl2(&mut self, fd: Fd, cmd: i32, a: &[u8], b: &[u8]) -> Result<crate::IocReply, Errno> {
+    fn ioctl2(&mut self, fd: Fd, cmd: i32, a: &[u8], b: &[u8]) -> Result<IocReply, Errno> {
         self.call(|w| w.ioctl_blocks(fd, cmd, &[a, b]))
     }
 
     /// Runs one op; returns the text of its result, or None when an fd was
     /// needed and none is open.
     fn step(&mut self, op: &Op) -> Option<String> {
+        match op {
+            Op::OpenManager { .. } | Op::OpenPair { .. } | Op::OpenSubsidiary { .. } => {
+                self.open_op(op)
+            }
+            Op::Unlkpt(..)
+            | Op::Isptm(..)
+            | Op::Ptsstty(..)
+            | Op::Zonept(..)
+            | Op::Ownerpt(..)
+            | Op::Grantpt(..)
+            | Op::UnknownIoctl { .. }
+            | Op::TtyIoctl { .. } => self.ioctl_op(op),
+            Op::Write { .. }
+            | Op::WriteBand { .. }
+            | Op::Read { .. }
+            | Op::Flush { .. }
+            | Op::FlushBand { .. }
+            | Op::Inject { .. }
+            | Op::Poll(..)
+            | Op::Close(..) => self.data_op(op),
+            Op::SetCred(..)
+            | Op::SetZone(..)
+            | Op::AddZone(..)
+            | Op::RemoveZone(..)
+            | Op::FailNthAllocb(..)
+            | Op::FailPtTtysAlloc => self.context_op(op),
+        }
+    }
+
+    /// An open op: a manager, a pair, or a subsidiary (skipped when too
+    /// many are open).
+    fn open_op(&mut self, op: &Op) -> Option<String> {
         let skipped = || Some(format!("skipped: {MAX_PTYS} ptys or {MAX_FDS} fds open"));
         Some(match op {
             Op::OpenManager {
@@ -730,6 +779,14 @@ impl Interp<'_> {
                     res(&self.open_sub(minor, flags, *node))
                 )
             }
+            _ => unreachable!("not an open op: {op:?}"),
+        })
+    }
+
+    /// An ioctl op on a resolved fd (the ptm ioctls with their payload
+    /// shapes, grantpt, an unknown or a tty ioctl).
+    fn ioctl_op(&mut self, op: &Op) -> Option<String> {
+        Some(match op {
             Op::Unlkpt(r) => res(&self.ioctl(self.resolve(*r)?.fd, UNLKPT, &[])),
             Op::Isptm(r) => res(&self.ioctl(self.resolve(*r)?.fd, ISPTM, &[])),
             Op::Ptsstty(r) => res(&self.ioctl(self.resolve(*r)?.fd, PTSSTTY, &[])),
@@ -765,7 +822,7 @@ impl Interp<'_> {
                 res(&r)
             }
             Op::Grantpt(r) => {
-                // libc grantpt (as World::grantpt): ISPTM, then OWNERPT
+                // libc grantpt (as Pty::grantpt): ISPTM, then OWNERPT
                 // {getuid(), tty}; any OWNERPT failure becomes EACCES.
                 let fd = self.resolve(*r)?.fd;
                 let r = self.ioctl(fd, ISPTM, &[]).and_then(|_| {
@@ -788,6 +845,13 @@ impl Interp<'_> {
                 };
                 res(&self.call(|w| w.tty_ioctl(fd, *cmd, payload)))
             }
+            _ => unreachable!("not an ioctl op: {op:?}"),
+        })
+    }
+
+    /// A data, flush, raw-message, poll or close op on a resolved fd.
+    fn data_op(&mut self, op: &Op) -> Option<String> {
+        Some(match op {
             Op::Write { fd, len } => {
                 let fd = self.resolve(*fd)?.fd;
                 let data = pattern(self.cur, *len);
@@ -831,6 +895,13 @@ impl Interp<'_> {
                 self.fds.retain(|o| o.fd != f.fd);
                 res(&self.call(|w| w.close(f.fd)))
             }
+            _ => unreachable!("not an data op: {op:?}"),
+        })
+    }
+
+    /// A change of the process's context or an injected fault.
+    fn context_op(&mut self, op: &Op) -> Option<String> {
+        Some(match op {
             Op::SetCred(c) => {
                 self.w.set_cred(*c);
                 "ok".into()
@@ -860,6 +931,7 @@ impl Interp<'_> {
                 self.w.fail_next_pt_ttys_alloc();
                 "ok".into()
             }
+            _ => unreachable!("not an context op: {op:?}"),
         })
     }
 
@@ -946,13 +1018,13 @@ fn pattern(seed: usize, len: usize) -> Vec<u8> {
 
 /// Runs `ops` in `world` ([`ZoneGone::Skip`]), then closes every fd and
 /// checks for leaks and anomalies. The world is left with nothing open.
-pub fn run(world: &mut World, ops: &[Op]) -> Trace {
+pub fn run(world: &mut dyn Pty, ops: &[Op]) -> Trace {
     run_with(world, ops, RunConfig::default())
 }
 
 /// [`run`] with a configuration. `world` should be fresh (or have nothing
 /// open): the trace covers everything the world recorded.
-pub fn run_with(world: &mut World, ops: &[Op], cfg: RunConfig) -> Trace {
+pub fn run_with(world: &mut dyn Pty, ops: &[Op], cfg: RunConfig) -> Trace {
     let variant = world.variant().name;
     let mut it = Interp {
         w: world,
@@ -962,57 +1034,7 @@ pub fn run_with(world: &mut World, ops: &[Op], cfg: RunConfig) -> Trace {
         sys: 0,
         cur: 0,
     };
-    let mut divergence = None;
-    for (i, op) in ops.iter().enumerate() {
-        it.text(format!("#{i} {op:?}"));
-        it.cur = i;
-        let sys0 = it.sys;
-        // The documented difference (module docs): decided before the op
-        // runs, from the interpreter's own record of running zones.
-        let gone = match op {
-            Op::Ownerpt(r, arg) if arg.whole() => it.resolve(*r).and_then(|f| it.gone_zone(f)),
-            Op::Grantpt(r) => it.resolve(*r).and_then(|f| it.gone_zone(f)),
-            _ => None,
-        };
-        if let Some(z) = gone {
-            match cfg.zone_gone {
-                ZoneGone::Skip => {
-                    it.text(format!(
-                        "   -> skipped: OWNERPT on a pty of zone {z}, which is not running \
-                         (documented difference)"
-                    ));
-                    continue;
-                }
-                ZoneGone::RunAndStop => match it.run_zone_gone(op) {
-                    Ok(outcome) => {
-                        // This op's world lines differ by design: left
-                        // out (no `Line::Part` for them).
-                        divergence = Some(Divergence {
-                            op: i,
-                            line: it.out.len(),
-                            outcome: outcome.clone(),
-                        });
-                        it.text(format!(
-                            "   -> OWNERPT on a pty of zone {z}, which is not running: {outcome:?}"
-                        ));
-                        it.text("stopped: the variants hold different owners from here");
-                        break;
-                    }
-                    Err(result) => {
-                        it.out.push(Line::Part(sys0, it.sys));
-                        it.text(format!("   -> {result}"));
-                        continue;
-                    }
-                },
-            }
-        }
-        let r = it.step(op);
-        it.out.push(Line::Part(sys0, it.sys));
-        it.text(match r {
-            Some(r) => format!("   -> {r}"),
-            None => "   -> skipped: no fd open".into(),
-        });
-    }
+    let divergence = it.interpret(ops, cfg);
     if divergence.is_none() {
         it.dump_state();
     }
@@ -1027,55 +1049,126 @@ pub fn run_with(world: &mut World, ops: &[Op], cfg: RunConfig) -> Trace {
     for a in &anomalies {
         it.text(format!("end: anomaly: {a}"));
     }
-
-    // Render the world's trace once and cut it at the system call lines.
-    let world_lines = it.w.trace_lines();
-    let mut ends = vec![0];
-    ends.extend(
-        world_lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| !l.starts_with(' '))
-            .map(|(k, _)| k + 1),
-    );
-    let consistent = ends.len() == it.sys + 1 && ends[it.sys] == world_lines.len();
-    let span = |a: usize, b: usize| &world_lines[ends[a]..ends[b]];
-    let mut lines = Vec::with_capacity(it.out.len() + world_lines.len());
-    let mut div_line = None;
-    for (k, l) in it.out.into_iter().enumerate() {
-        match l {
-            Line::Text(t) => {
-                if divergence.as_ref().is_some_and(|d| d.line == k) {
-                    div_line = Some(lines.len());
-                }
-                lines.push(t);
-            }
-            Line::Part(a, b) if consistent => {
-                lines.extend(span(a, b).iter().map(|s| format!("   {s}")));
-            }
-            Line::Part(..) => {}
-        }
-    }
-    if !consistent {
-        // The cut is only for reading; the comparison stays sound with the
-        // whole world trace appended instead.
-        lines.push(format!(
-            "world trace ({} system call lines, {} expected):",
-            ends.len() - 1,
-            it.sys
-        ));
-        lines.extend(world_lines.iter().map(|s| format!("   {s}")));
-    }
-    if let (Some(d), Some(l)) = (divergence.as_mut(), div_line) {
-        d.line = l;
-    }
+    let (lines, divergence, segmented) = it.assemble(divergence);
     Trace {
         variant,
         lines,
         divergence,
-        segmented: consistent,
+        segmented,
         leaks,
         anomalies,
+    }
+}
+
+impl Interp<'_> {
+    /// Runs `ops`; returns where the run met the deliberate difference
+    /// (and stopped), if it did.
+    fn interpret(&mut self, ops: &[Op], cfg: RunConfig) -> Option<Divergence> {
+        for (i, op) in ops.iter().enumerate() {
+            self.text(format!("#{i} {op:?}"));
+            self.cur = i;
+            let sys0 = self.sys;
+            // The documented difference (module docs): decided before the
+            // op runs, from the interpreter's own record of running zones.
+            let gone = match op {
+                Op::Ownerpt(r, arg) if arg.whole() => {
+                    self.resolve(*r).and_then(|f| self.gone_zone(f))
+                }
+                Op::Grantpt(r) => self.resolve(*r).and_then(|f| self.gone_zone(f)),
+                _ => None,
+            };
+            if let Some(z) = gone {
+                if cfg.zone_gone == ZoneGone::Skip {
+                    self.text(format!(
+                        "   -> skipped: OWNERPT on a pty of zone {z}, which is not running \
+                         (documented difference)"
+                    ));
+                    continue;
+                }
+                match self.run_zone_gone(op) {
+                    Ok(outcome) => return Some(self.diverged(i, z, outcome)),
+                    Err(result) => {
+                        self.out.push(Line::Part(sys0, self.sys));
+                        self.text(format!("   -> {result}"));
+                        continue;
+                    }
+                }
+            }
+            let r = self.step(op);
+            self.out.push(Line::Part(sys0, self.sys));
+            self.text(match r {
+                Some(r) => format!("   -> {r}"),
+                None => "   -> skipped: no fd open".into(),
+            });
+        }
+        None
+    }
+
+    /// Op `i` met the deliberate difference (zone `z`): its world lines
+    /// differ by design and are left out (no `Line::Part` for them); the
+    /// outcome is recorded and interpreting stops.
+    fn diverged(&mut self, i: usize, z: i32, outcome: ZoneGoneOutcome) -> Divergence {
+        let d = Divergence {
+            op: i,
+            line: self.out.len(),
+            outcome: outcome.clone(),
+        };
+        self.text(format!(
+            "   -> OWNERPT on a pty of zone {z}, which is not running: {outcome:?}"
+        ));
+        self.text("stopped: the variants hold different owners from here");
+        d
+    }
+
+    /// The trace's lines: ours, with each `Line::Part` replaced by the
+    /// world's lines of those system calls (the world's trace is rendered
+    /// once and cut after each system call line), the divergence's line
+    /// index moved to match; and whether the cut was possible (if not, the
+    /// whole world trace is appended instead, which keeps the comparison
+    /// sound).
+    fn assemble(
+        self,
+        mut divergence: Option<Divergence>,
+    ) -> (Vec<String>, Option<Divergence>, bool) {
+        let world_lines = self.w.trace_lines();
+        let mut ends = vec![0];
+        ends.extend(
+            world_lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| !l.starts_with(' '))
+                .map(|(k, _)| k + 1),
+        );
+        let consistent = ends.len() == self.sys + 1 && ends[self.sys] == world_lines.len();
+        let span = |a: usize, b: usize| &world_lines[ends[a]..ends[b]];
+        let mut lines = Vec::with_capacity(self.out.len() + world_lines.len());
+        let mut div_line = None;
+        for (k, l) in self.out.into_iter().enumerate() {
+            match l {
+                Line::Text(t) => {
+                    if divergence.as_ref().is_some_and(|d| d.line == k) {
+                        div_line = Some(lines.len());
+                    }
+                    lines.push(t);
+                }
+                Line::Part(a, b) if consistent => {
+                    lines.extend(span(a, b).iter().map(|s| format!("   {s}")));
+                }
+                Line::Part(..) => {}
+            }
+        }
+        if !consistent {
+            lines.push(format!(
+                "world trace ({} system call lines, {} expected):",
+                ends.len() - 1,
+                self.sys
+            ));
+            lines.extend(world_lines.iter().map(|s| format!("   {s}")));
+        }
+        if let (Some(d), Some(l)) = (divergence.as_mut(), div_line) {
+            d.line = l;
+        }
+        (lines, divergence, consistent)
     }
 }
 
@@ -1159,24 +1252,24 @@ pub fn diff(t0: &Trace, t1: &Trace) -> String {
 /// What [`differential`] returns without a C oracle.
 pub const NO_ORACLE: &str = "PTM_REFERENCE_C not set";
 
-/// Runs `ops` in a fresh world of `v`.
-pub fn run_variant(v: Variant, ops: &[Op], cfg: RunConfig) -> Trace {
-    let mut w = World::new(v).unwrap_or_else(|e| panic!("[{}] load failed: {e}", v.name));
-    run_with(&mut w, ops, cfg)
+/// Runs `ops` in a fresh world of `v` of backend `b`.
+pub fn run_variant(b: &dyn Backend, v: Variant, ops: &[Op], cfg: RunConfig) -> Trace {
+    let mut w = b
+        .world(v)
+        .unwrap_or_else(|e| panic!("[{} world, {}] load failed: {e}", b.name(), v.name));
+    run_with(&mut *w, ops, cfg)
 }
 
-/// Runs `ops` against the C oracle and every other variant in the build and
-/// compares each with the oracle ([`compare`]). Returns the oracle's trace;
-/// `Err` with the difference, or [`NO_ORACLE`] when the build has no C
-/// oracle (`PTM_REFERENCE_C` unset).
-pub fn differential(ops: &[Op], cfg: RunConfig) -> Result<Trace, String> {
-    let oracle_v = c_reference().ok_or(NO_ORACLE)?;
-    let oracle = run_variant(oracle_v, ops, cfg);
-    for v in variants() {
-        if v.name == oracle_v.name {
-            continue;
-        }
-        let t = run_variant(v, ops, cfg);
+/// Runs `ops` against the C oracle and every other variant of backend `b`
+/// and compares each with the oracle ([`compare`]). Returns the oracle's
+/// trace; `Err` with the difference, or [`NO_ORACLE`] when the backend has
+/// no C oracle (`PTM_REFERENCE_C` unset).
+pub fn differential(b: &dyn Backend, ops: &[Op], cfg: RunConfig) -> Result<Trace, String> {
+    let vs = b.variants();
+    let oracle_v = *vs.first().filter(|v| v.is_c_ptm()).ok_or(NO_ORACLE)?;
+    let oracle = run_variant(b, oracle_v, ops, cfg);
+    for &v in &vs[1..] {
+        let t = run_variant(b, v, ops, cfg);
         compare(&oracle, &t)?;
     }
     Ok(oracle)
