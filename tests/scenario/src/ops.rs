@@ -63,6 +63,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::scenarios::common::own;
 use crate::{
     Backend, Cred, Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, IocReply, Leaks, O_NDELAY, O_NOCTTY,
     O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, OWNERPT, PTSSTTY, Pty, TCGETS, TIOCGWINSZ, TIOCSWINSZ,
@@ -605,12 +606,6 @@ fn res<T: fmt::Debug>(r: &Result<T, Errno>) -> String {
     }
 }
 
-fn own_bytes(u: u32, g: u32) -> Vec<u8> {
-    let mut v = u.to_ne_bytes().to_vec();
-    v.extend_from_slice(&g.to_ne_bytes());
-    v
-}
-
 impl Interp<'_> {
     /// A world call that is one system call (one trace line of its own).
     fn call<T>(&mut self, f: impl FnOnce(&mut dyn Pty) -> T) -> T {
@@ -811,12 +806,12 @@ impl Interp<'_> {
             Op::Ownerpt(r, arg) => {
                 let fd = self.resolve(*r)?.fd;
                 let r = match *arg {
-                    OwnerArg::Ids(u, g) => self.ioctl(fd, OWNERPT, &own_bytes(u, g)),
+                    OwnerArg::Ids(u, g) => self.ioctl(fd, OWNERPT, &own(u, g)),
                     OwnerArg::Split(u, g) => {
-                        let b = own_bytes(u, g);
+                        let b = own(u, g);
                         self.ioctl2(fd, OWNERPT, &b[..3], &b[3..])
                     }
-                    OwnerArg::Short => self.ioctl(fd, OWNERPT, &own_bytes(1, 1)[..4]),
+                    OwnerArg::Short => self.ioctl(fd, OWNERPT, &own(1, 1)[..4]),
                     OwnerArg::Empty => self.ioctl(fd, OWNERPT, &[]),
                 };
                 res(&r)
@@ -827,7 +822,7 @@ impl Interp<'_> {
                 let fd = self.resolve(*r)?.fd;
                 let r = self.ioctl(fd, ISPTM, &[]).and_then(|_| {
                     let uid = self.w.cred().uid;
-                    self.ioctl(fd, OWNERPT, &own_bytes(uid, TTY_GID))
+                    self.ioctl(fd, OWNERPT, &own(uid, TTY_GID))
                         .map_err(|_| Errno::EACCES)
                 });
                 res(&r)

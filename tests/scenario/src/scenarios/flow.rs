@@ -1,8 +1,8 @@
 //! Flow control both ways, O_NONBLOCK, back-enabling, chunking, zero-length
 //! writes.
 
-mod common;
-use common::*;
+use super::common::*;
+use crate::*;
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
 const QFULL: u32 = 0x8;
@@ -12,9 +12,8 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
-#[test]
-fn manager_to_subsidiary_flow_control_and_backenable() {
-    scenario("manager→subsidiary flow control", |w| {
+pub fn manager_to_subsidiary_flow_control_and_backenable(b: &dyn Backend) {
+    scenario(b, "manager→subsidiary flow control", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         let data = pattern(10_000);
         // 4 chunks of 512 fill the subsidiary head (hiwat 2048); the 5th
@@ -45,9 +44,8 @@ fn manager_to_subsidiary_flow_control_and_backenable() {
     });
 }
 
-#[test]
-fn subsidiary_to_manager_flow_control_and_backenable() {
-    scenario("subsidiary→manager flow control", |w| {
+pub fn subsidiary_to_manager_flow_control_and_backenable(b: &dyn Backend) {
+    scenario(b, "subsidiary→manager flow control", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         let data = pattern(10_000);
         // pts writes in chunks of 2048: one fills the manager head, one
@@ -69,9 +67,8 @@ fn subsidiary_to_manager_flow_control_and_backenable() {
     });
 }
 
-#[test]
-fn blocking_writer_against_a_full_queue_would_sleep() {
-    scenario("blocking write blocks", |w| {
+pub fn blocking_writer_against_a_full_queue_would_sleep(b: &dyn Backend) {
+    scenario(b, "blocking write blocks", |w| {
         let (m, _s, _) = pair_flags(w, O_RDWR, NB);
         assert_eq!(w.write(m, &pattern(2560)).unwrap(), 2560);
         assert_eq!(w.write(m, b"z"), Err(Errno::BLOCKED));
@@ -83,9 +80,8 @@ fn blocking_writer_against_a_full_queue_would_sleep() {
     });
 }
 
-#[test]
-fn writes_are_chunked_by_maxpsz() {
-    scenario("write chunking", |w| {
+pub fn writes_are_chunked_by_maxpsz(b: &dyn Backend) {
+    scenario(b, "write chunking", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write(m, &pattern(1300)).unwrap();
         let t = w.trace_lines();
@@ -125,9 +121,8 @@ fn writes_are_chunked_by_maxpsz() {
     });
 }
 
-#[test]
-fn zero_length_writes_give_one_zero_length_read() {
-    scenario("zero-length writes", |w| {
+pub fn zero_length_writes_give_one_zero_length_read(b: &dyn Backend) {
+    scenario(b, "zero-length writes", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         assert_eq!(w.write(m, b"").unwrap(), 0);
         assert_eq!(w.read(s, 10).unwrap(), b"");
@@ -145,9 +140,8 @@ fn zero_length_writes_give_one_zero_length_read() {
     });
 }
 
-#[test]
-fn zero_length_messages_count_as_blocks_for_flow_control() {
-    scenario("zero-length flow control", |w| {
+pub fn zero_length_messages_count_as_blocks_for_flow_control(b: &dyn Backend) {
+    scenario(b, "zero-length flow control", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         // Each zero-length message weighs one block against hiwat (2048 at
         // the subsidiary head, 512 on ptm's write queue).
@@ -166,9 +160,8 @@ fn zero_length_messages_count_as_blocks_for_flow_control() {
     });
 }
 
-#[test]
-fn banded_data_flows_and_is_flow_controlled_per_band() {
-    scenario("banded data", |w| {
+pub fn banded_data_flows_and_is_flow_controlled_per_band(b: &dyn Backend) {
+    scenario(b, "banded data", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write_band(m, 2, b"urgent").unwrap();
         w.write(m, b"normal").unwrap();
@@ -187,4 +180,18 @@ fn banded_data_flows_and_is_flow_controlled_per_band() {
             "putpmsg > maxpsz"
         );
     });
+}
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        "flow";
+        manager_to_subsidiary_flow_control_and_backenable,
+        subsidiary_to_manager_flow_control_and_backenable,
+        blocking_writer_against_a_full_queue_would_sleep,
+        writes_are_chunked_by_maxpsz,
+        zero_length_writes_give_one_zero_length_read,
+        zero_length_messages_count_as_blocks_for_flow_control,
+        banded_data_flows_and_is_flow_controlled_per_band,
+    ]
 }

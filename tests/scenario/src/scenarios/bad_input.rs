@@ -8,7 +8,7 @@
 //! allocation counts) as the first variant -- the C reference when the
 //! build has it. Each test prints how many cases it tried.
 //!
-//! Pty states ([`St`]): locked; locked with the manager's write error set;
+//! Pty states (`St`): locked; locked with the manager's write error set;
 //! unlocked with no subsidiary; subsidiary open; subsidiary closed again;
 //! closed with the write error set; subsidiary hung up; subsidiary flow
 //! controlled (ptm's write queue holding data); subsidiary closed while
@@ -23,7 +23,7 @@
 //!   payload (ZONEPT and OWNERPT as root) also every composition of the
 //!   exact payload (every set of split points) with an empty block at
 //!   every position, and every composition of every short payload
-//!   ([`Shapes`]); then a probe (poll, read, write on both sides).
+//!   (`Shapes`); then a probe (poll, read, write on both sides).
 //! * [`every_message_type_injected_in_every_state`]: each type 0x00..=0x93
 //!   (the unnamed values in between too), bands 0, 1 and 255, data empty /
 //!   1 byte / 2 bytes / 16 bytes, plus forged iocblks for M_IOCTL (whole,
@@ -38,11 +38,12 @@
 //! One kind of case runs only on variants that do not derive from ptm.c:
 //! an M_IOCTL whose first block's buffer is smaller than an iocblk (ptm.c
 //! reads it and, when it answers, writes the iocblk past the buffer: heap
-//! corruption in this process). The simulator's stream head always
-//! allocates a full iocblk, so such a message exists only through
-//! `inject_down` (a module above ptm); as the simulator rounds buffers up
-//! to 8 bytes, 33..=39 data bytes still have a 40-byte buffer and run
-//! everywhere. The divergence is pinned by
+//! corruption in this process). A stream head always allocates a full
+//! iocblk, so such a message exists only through `inject_down` (a module
+//! above ptm); as the model world rounds buffers up to 8 bytes, 33..=39
+//! data bytes still have a 40-byte buffer and run everywhere
+//! (`check_buffer_rounding` fails when a world rounds differently). The
+//! divergence is pinned by
 //! [`divergence_short_iocblk_c_forwards_rust_drops`].
 //!
 //! One case is left out: type 0x80 while the subsidiary is flow controlled
@@ -54,15 +55,16 @@
 //! 2..=254 for every message type (empty data), M_FLUSH messages in bands
 //! 1 and 255, and FLUSHBAND flushes with every band byte.
 
-mod common;
-use common::*;
+use super::common::*;
+use crate::*;
 
 use std::mem::{offset_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use ptm_sim::Pty as _;
-use ptm_sim::sys::iocblk;
+use ptm::sys::iocblk;
+
+use crate::harness::panic_text;
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
 
@@ -91,29 +93,14 @@ fn full() -> bool {
     std::env::var_os("BAD_INPUT_FULL").is_some_and(|v| v == "1")
 }
 
-/// Whether a variant is (built from) illumos ptm.c, which takes the first
-/// block of every M_IOCTL to hold an iocblk.
-fn from_ptm_c(v: &Variant) -> bool {
-    c_reference().is_some_and(|c| c.name == v.name) || v.name.contains("ptm.c")
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else {
-        "(non-string panic)".into()
-    }
-}
-
 /// A case: drives a world, checks its documented expectation (`Err` when
 /// it does not hold) and returns extra observations to compare across
 /// variants.
-type Case<'a> = dyn Fn(&mut World) -> Result<String, String> + 'a;
+type Case<'a> = dyn Fn(&mut dyn Pty) -> Result<String, String> + 'a;
 
-/// Runs cases in every variant and keeps the score.
-struct Runner {
+/// Runs cases in every variant of a backend and keeps the score.
+struct Runner<'b> {
+    backend: &'b dyn Backend,
     what: &'static str,
     variants: Vec<Variant>,
     cases: usize,
@@ -123,19 +110,20 @@ struct Runner {
     started: Instant,
 }
 
-impl Runner {
-    fn new(what: &'static str) -> Runner {
-        let variants = variants();
+impl<'b> Runner<'b> {
+    fn new(backend: &'b dyn Backend, what: &'static str) -> Runner<'b> {
+        let variants = backend.variants();
         assert!(
             !variants.is_empty(),
             "{what}: no driver variant in this build"
         );
-        if c_reference().is_none() {
+        if !variants.iter().any(Variant::is_c_ptm) {
             println!(
                 "SKIPPED: PTM_REFERENCE_C not set (C-oracle run and trace comparison of bad_input {what}; the Rust variants still run with their expectations)"
             );
         }
         Runner {
+            backend,
             what,
             variants,
             cases: 0,
@@ -160,12 +148,12 @@ impl Runner {
         }
         let mut first: Option<(&'static str, Vec<String>)> = None;
         for v in self.variants.clone() {
-            if !c_safe && from_ptm_c(&v) {
+            if !c_safe && v.is_c_ptm() {
                 self.c_skipped += 1;
                 continue;
             }
             self.runs += 1;
-            match run_variant(v, f) {
+            match run_variant(self.backend, v, f) {
                 Err(e) => self.fail(format!("{name} [{}]: {e}", v.name)),
                 Ok(t) => match &first {
                     None => first = Some((v.name, t)),
@@ -218,13 +206,14 @@ impl Runner {
     }
 }
 
-/// One case in a fresh world of `v`: the expectation, then `finish` (no
-/// leak, no anomaly). Returns the trace plus the case's observations.
-fn run_variant(v: Variant, f: &Case) -> Result<Vec<String>, String> {
-    let mut w = World::new(v).map_err(|e| format!("load failed: {e}"))?;
-    let r = match catch_unwind(AssertUnwindSafe(|| f(&mut w))) {
+/// One case in a fresh world of `v` of backend `b`: the expectation, then
+/// `finish` (no leak, no anomaly). Returns the trace plus the case's
+/// observations.
+fn run_variant(b: &dyn Backend, v: Variant, f: &Case) -> Result<Vec<String>, String> {
+    let mut w = b.world(v).map_err(|e| format!("load failed: {e}"))?;
+    let r = match catch_unwind(AssertUnwindSafe(|| f(&mut *w))) {
         Ok(r) => r,
-        Err(p) => Err(format!("panic: {}", panic_text(&*p))),
+        Err(p) => Err(format!("panic: {}", panic_text(&p))),
     };
     let obs = r.map_err(|e| {
         format!(
@@ -294,7 +283,7 @@ impl St {
 }
 
 #[derive(Clone, Copy)]
-struct Pty {
+struct OpenPty {
     m: Fd,
     s: Option<Fd>,
     minor: u32,
@@ -305,10 +294,10 @@ fn ok<T>(what: &str, r: Result<T, Errno>) -> Result<T, String> {
 }
 
 /// Brings a new pty into state `st` (non-blocking fds throughout).
-fn setup(w: &mut World, st: St) -> Result<Pty, String> {
+fn setup(w: &mut dyn Pty, st: St) -> Result<OpenPty, String> {
     let m = ok("open manager", w.open_manager(NB))?;
     let minor = ok("fstat", w.minor_of(m))?;
-    let mut p = Pty { m, s: None, minor };
+    let mut p = OpenPty { m, s: None, minor };
     if matches!(st, St::Locked | St::LockedWriteErr) {
         if st == St::LockedWriteErr {
             ok("write while locked", w.write(m, b"x"))?;
@@ -369,7 +358,7 @@ fn setup(w: &mut World, st: St) -> Result<Pty, String> {
 }
 
 /// What both sides see afterwards (all of it lands in the trace).
-fn probe(w: &mut World, p: Pty) {
+fn probe(w: &mut dyn Pty, p: OpenPty) {
     let _ = w.poll(p.m);
     let _ = w.read(p.m, 64);
     if let Some(s) = p.s {
@@ -385,7 +374,7 @@ fn probe(w: &mut World, p: Pty) {
 }
 
 /// `pt_state` and owner of the pty, for comparison.
-fn pty_facts(w: &World, p: Pty) -> String {
+fn pty_facts(w: &dyn Pty, p: OpenPty) -> String {
     format!(
         "pt_state={:?} owner={:?}",
         w.pt_state(p.minor),
@@ -396,13 +385,13 @@ fn pty_facts(w: &World, p: Pty) -> String {
 /// Ends a case. A PTSSTTY on a pty whose subsidiary never clears it
 /// (ptsclose does) leaves `PTSTTY` in `pt_state` when the manager closes:
 /// ptms_close then returns the entry to its kmem cache with `pt_state`
-/// non-zero, which `ptms_destructor` ASSERTs against and the simulator
-/// reports as an anomaly -- in ptm.c and the Rust driver alike (see
-/// [`finding_ptsstty_without_subsidiary_leaves_pt_state_set`]). So that the
+/// non-zero, which `ptms_destructor` ASSERTs against and the model world
+/// reports as an anomaly -- in ptm.c and the Rust driver alike (the
+/// model's own tests pin it). So that the
 /// rest of the case still counts, this records the fact and clears the bit
 /// the way a user would: unlock (through a forged UNLKPT, which no stream
 /// head error stops), open the subsidiary from the pty's zone, close it.
-fn settle(w: &mut World, p: Pty) -> String {
+fn settle(w: &mut dyn Pty, p: OpenPty) -> String {
     let facts = pty_facts(w, p);
     let Some(state) = w.pt_state(p.minor) else {
         return facts;
@@ -630,7 +619,7 @@ fn expected_ioctl(st: St, cmd: i32, bytes: &[u8], privileged: bool) -> Option<Re
 }
 
 fn ioctl_case(
-    w: &mut World,
+    w: &mut dyn Pty,
     st: St,
     cmd: i32,
     pl: &Payload,
@@ -694,9 +683,8 @@ fn ioctl_case(
     Ok(format!("allocb={allocs} {}", settle(w, p)))
 }
 
-#[test]
-fn ioctls_with_every_payload_shape_in_every_state() {
-    let mut r = Runner::new("ioctls");
+pub fn ioctls_with_every_payload_shape_in_every_state(b: &dyn Backend) {
+    let mut r = Runner::new(b, "ioctls");
     let zone_values = [0i32, 5, 9999, -1, 10_000, i32::MIN];
     let zone_vals: Vec<Vec<u8>> = zone_values.iter().map(|z| zone(*z)).collect();
     let own_vals: Vec<Vec<u8>> = [
@@ -771,7 +759,7 @@ fn forged_iocblk(cmd: i32, count: usize, len: usize) -> Vec<u8> {
     b
 }
 
-/// The capacity the simulator's allocb gives `len` bytes (8-byte caches).
+/// The capacity the model world's allocb gives `len` bytes (8-byte caches).
 fn capacity(len: usize) -> usize {
     len.max(1).div_ceil(8) * 8
 }
@@ -783,11 +771,17 @@ fn c_safe_inject(mtype: u8, len: usize) -> bool {
 }
 
 /// Trace lines an operation added.
-fn since(w: &World, from: usize) -> Vec<String> {
+fn since(w: &dyn Pty, from: usize) -> Vec<String> {
     w.trace_lines()[from..].to_vec()
 }
 
-fn inject_case(w: &mut World, st: St, mtype: u8, band: u8, data: &[u8]) -> Result<String, String> {
+fn inject_case(
+    w: &mut dyn Pty,
+    st: St,
+    mtype: u8,
+    band: u8,
+    data: &[u8],
+) -> Result<String, String> {
     let p = setup(w, st)?;
     let from = w.trace_lines().len();
     w.inject_down(p.m, mtype, band, data)
@@ -844,35 +838,36 @@ fn inject_case(w: &mut World, st: St, mtype: u8, band: u8, data: &[u8]) -> Resul
 
 /// Guards [`c_safe_inject`]'s assumption before ptm.c is given a cut
 /// iocblk: the Rust driver answers an M_IOCTL only when its buffer holds a
-/// whole iocblk, so its ACK to 33 bytes shows the simulator rounded the
+/// whole iocblk, so its ACK to 33 bytes shows the world rounded the
 /// buffer up to 40.
-fn check_buffer_rounding() {
-    let Some(v) = rust_driver() else { return };
-    let mut w = World::new(v).expect("load");
-    let (m, minor) = manager(&mut w);
+fn check_buffer_rounding(b: &dyn Backend) {
+    let Some(v) = b.variants().into_iter().find(|v| v.driver == Driver::Rust) else {
+        return;
+    };
+    let mut w = b.world(v).expect("load");
+    let (m, minor) = manager(&mut *w);
     let from = w.trace_lines().len();
     w.inject_down(m, M_IOCTL, 0, &forged_iocblk(ISPTM, 0, 33))
         .unwrap();
-    let lines = since(&w, from).join("\n");
+    let lines = since(&*w, from).join("\n");
     assert!(
         capacity(33) == size_of::<iocblk>()
             && lines.contains(&format!("M{minor} head <- M_IOCACK")),
-        "the simulator no longer rounds a 33-byte allocb up to an iocblk: \
+        "the world does not round a 33-byte allocb up to an iocblk: \
          c_safe_inject must change before ptm.c sees cut iocblks: {lines}"
     );
     w.finish().expect("clean");
 }
 
-#[test]
-fn every_message_type_injected_in_every_state() {
-    check_buffer_rounding();
-    let mut r = Runner::new("message types");
+pub fn every_message_type_injected_in_every_state(b: &dyn Backend) {
+    check_buffer_rounding(b);
+    let mut r = Runner::new(b, "message types");
     let datas: [&[u8]; 4] = [&[], &[0x03], &[0x03, 0x01], b"sixteen bytes..."];
     for st in STATES {
         for mtype in 0..=M_LAST {
             if mtype == QPCTL && st == St::FlowBlocked {
                 // Livelocks ptmwsrv (both drivers) and hangs the
-                // simulator: see finding_type_qpctl_livelocks_ptmwsrv.
+                // world: see finding_type_qpctl_livelocks_ptmwsrv.
                 continue;
             }
             if full() {
@@ -935,9 +930,8 @@ fn every_message_type_injected_in_every_state() {
     r.done();
 }
 
-#[test]
-fn m_flush_every_flag_byte_in_every_state() {
-    let mut r = Runner::new("M_FLUSH flags");
+pub fn m_flush_every_flag_byte_in_every_state(b: &dyn Backend) {
+    let mut r = Runner::new(b, "M_FLUSH flags");
     for st in STATES {
         for flags in 0..=255u8 {
             for second in [None, Some(0u8), Some(1), Some(255)] {
@@ -970,7 +964,7 @@ fn m_flush_every_flag_byte_in_every_state() {
 // 3. Allocation failure at every allocation point
 // ---------------------------------------------------------------------
 
-type Op = fn(&mut World, &mut Vec<Fd>) -> Result<(), String>;
+type Op = fn(&mut dyn Pty, &mut Vec<Fd>) -> Result<(), String>;
 
 /// A path: a setup run without faults, then the operation whose
 /// allocations are failed one by one. The fds the setup opened are passed
@@ -981,16 +975,16 @@ struct Path {
     op: Op,
 }
 
-fn no_setup(_: &mut World, _: &mut Vec<Fd>) -> Result<(), String> {
+fn no_setup(_: &mut dyn Pty, _: &mut Vec<Fd>) -> Result<(), String> {
     Ok(())
 }
 
-fn setup_manager(w: &mut World, fds: &mut Vec<Fd>) -> Result<(), String> {
+fn setup_manager(w: &mut dyn Pty, fds: &mut Vec<Fd>) -> Result<(), String> {
     fds.push(ok("open manager", w.open_manager(NB))?);
     Ok(())
 }
 
-fn setup_pair(w: &mut World, fds: &mut Vec<Fd>) -> Result<(), String> {
+fn setup_pair(w: &mut dyn Pty, fds: &mut Vec<Fd>) -> Result<(), String> {
     let (m, s, _) = pair_flags(w, NB, NB);
     fds.extend([m, s]);
     Ok(())
@@ -998,7 +992,7 @@ fn setup_pair(w: &mut World, fds: &mut Vec<Fd>) -> Result<(), String> {
 
 /// A pair with data held on ptm's write queue (the subsidiary's stream
 /// head is full) and waiting at the manager's stream head.
-fn setup_busy_pair(w: &mut World, fds: &mut Vec<Fd>) -> Result<(), String> {
+fn setup_busy_pair(w: &mut dyn Pty, fds: &mut Vec<Fd>) -> Result<(), String> {
     let p = setup(w, St::FlowBlocked)?;
     let s = p.s.ok_or("no subsidiary")?;
     fds.extend([p.m, s]);
@@ -1006,7 +1000,7 @@ fn setup_busy_pair(w: &mut World, fds: &mut Vec<Fd>) -> Result<(), String> {
     Ok(())
 }
 
-fn manager_of(w: &mut World, fds: &[Fd]) -> Option<(Fd, u32)> {
+fn manager_of(w: &mut dyn Pty, fds: &[Fd]) -> Option<(Fd, u32)> {
     let m = *fds.first()?;
     let minor = w.minor_of(m).ok()?;
     Some((m, minor))
@@ -1180,7 +1174,7 @@ fn alloc_paths() -> Vec<Path> {
 /// Runs `path` failing the allocb calls numbered `fail` (1 = the op's
 /// first), or the op's pt_ttys_alloc when `fail_pt` is set; returns how
 /// many allocb calls the op made.
-fn alloc_case(w: &mut World, path: &Path, fail: &[u64], fail_pt: bool) -> Result<String, String> {
+fn alloc_case(w: &mut dyn Pty, path: &Path, fail: &[u64], fail_pt: bool) -> Result<String, String> {
     let mut fds = Vec::new();
     (path.setup)(w, &mut fds)?;
     for &n in fail {
@@ -1206,11 +1200,11 @@ fn alloc_case(w: &mut World, path: &Path, fail: &[u64], fail_pt: bool) -> Result
 fn count_allocs(r: &mut Runner, path: &Path) -> u64 {
     let mut counts = Vec::new();
     for v in r.variants.clone() {
-        let mut w = World::new(v).expect("load");
+        let mut w = r.backend.world(v).expect("load");
         let mut fds = Vec::new();
-        (path.setup)(&mut w, &mut fds).expect("setup");
+        (path.setup)(&mut *w, &mut fds).expect("setup");
         let a0 = w.allocb_calls();
-        (path.op)(&mut w, &mut fds).expect("op");
+        (path.op)(&mut *w, &mut fds).expect("op");
         counts.push((v.name, w.allocb_calls() - a0));
         w.finish().expect("clean run");
     }
@@ -1223,9 +1217,8 @@ fn count_allocs(r: &mut Runner, path: &Path) -> u64 {
     counts[0].1
 }
 
-#[test]
-fn allocation_failure_at_every_point_of_every_path() {
-    let mut r = Runner::new("allocation failures");
+pub fn allocation_failure_at_every_point_of_every_path(b: &dyn Backend) {
+    let mut r = Runner::new(b, "allocation failures");
     let mut points = Vec::new();
     for path in alloc_paths() {
         let k = count_allocs(&mut r, &path);
@@ -1288,9 +1281,9 @@ fn allocation_failure_at_every_point_of_every_path() {
 /// forwards the message, which comes back as an M_IOCNAK. The Rust driver
 /// frees it without an answer. (In other states ptm.c would answer it,
 /// writing the iocblk past the buffer: not run.)
-#[test]
-fn divergence_short_iocblk_c_forwards_rust_drops() {
+pub fn divergence_short_iocblk_c_forwards_rust_drops(b: &dyn Backend) {
     scenario_each(
+        b,
         "DIVERGENCE: empty M_IOCTL injected with the subsidiary open",
         |w| {
             let (m, _s, minor) = pair_flags(w, NB, NB);
@@ -1316,44 +1309,20 @@ fn divergence_short_iocblk_c_forwards_rust_drops() {
 // Findings shared by ptm.c and the Rust driver (not divergences)
 // ---------------------------------------------------------------------
 
-/// FINDING (ptm.c and the Rust driver alike): PTSSTTY on a manager whose
-/// subsidiary is never opened leaves `PTSTTY` set when the manager closes;
-/// ptms_close frees the entry with `pt_state` 0x8, which illumos's
-/// `ptms_destructor` ASSERTs against (DEBUG kernels, when the cache is
-/// reaped; `pt_ttys_alloc` overwrites the state on reuse). The simulator
-/// records it as an anomaly. This test fails when that changes.
-#[test]
-fn finding_ptsstty_without_subsidiary_leaves_pt_state_set() {
-    for v in variants() {
-        let mut w = World::new(v).expect("load");
-        let (m, minor) = manager(&mut w);
-        w.ioctl(m, PTSSTTY, &[]).unwrap();
-        w.close(m).unwrap();
-        let a = w.anomalies();
-        assert!(
-            a.iter()
-                .any(|a| a.contains(&format!("frees minor {minor} with pt_state still set"))),
-            "[{}] expected the pt_state anomaly, got {a:?}",
-            v.name
-        );
-        assert!(w.leaks().is_clean(), "[{}] {:?}", v.name, w.leaks());
-    }
-}
-
 /// The child half of [`finding_type_qpctl_livelocks_ptmwsrv`]: runs the
 /// livelocking case in the variant named by `BAD_INPUT_QPCTL_CHILD`.
-#[test]
-#[ignore = "run by finding_type_qpctl_livelocks_ptmwsrv in a child process"]
-fn qpctl_livelock_child() {
+/// (Ignored: run by the finding in a child process.)
+pub fn qpctl_livelock_child(b: &dyn Backend) {
     let Ok(name) = std::env::var("BAD_INPUT_QPCTL_CHILD") else {
         return;
     };
-    let v = variants()
+    let v = b
+        .variants()
         .into_iter()
         .find(|v| v.name == name)
         .expect("variant");
-    let mut w = World::new(v).expect("load");
-    let p = setup(&mut w, St::FlowBlocked).expect("setup");
+    let mut w = b.world(v).expect("load");
+    let p = setup(&mut *w, St::FlowBlocked).expect("setup");
     let _ = w.inject_down(p.m, QPCTL, 0, &[]);
     println!("QPCTL-CHILD-RETURNED anomalies={:?}", w.anomalies());
 }
@@ -1363,20 +1332,20 @@ fn qpctl_livelock_child() {
 /// flow controlled. ptmwsrv treats `db_type <= QPCTL` as ordinary and
 /// `putbq`s it; STREAMS classes type >= QPCTL as high priority, so
 /// `putbq` puts it first and re-enables the queue; ptmwsrv runs again at
-/// once, forever (a spinning service thread on illumos). The simulator's
-/// runaway guard counts only between service procedures, not the
+/// once, forever (a spinning service thread on illumos). The model
+/// world's runaway guard counts only between service procedures, not the
 /// re-runs inside `runservice`, so it hangs too. Shown in a child process
-/// per variant, killed after a grace period; this test fails when the
-/// case returns without a "did not quiesce" anomaly.
-#[test]
-fn finding_type_qpctl_livelocks_ptmwsrv() {
+/// per variant (this test binary again, running
+/// `bad_input::qpctl_livelock_child`), killed after a grace period; this
+/// test fails when the case returns without a "did not quiesce" anomaly.
+pub fn finding_type_qpctl_livelocks_ptmwsrv(b: &dyn Backend) {
     let exe = std::env::current_exe().expect("test binary");
     let mut kids = Vec::new();
-    for v in variants() {
+    for v in b.variants() {
         let child = std::process::Command::new(&exe)
             .args([
                 "--exact",
-                "qpctl_livelock_child",
+                "bad_input::qpctl_livelock_child",
                 "--ignored",
                 "--nocapture",
             ])
@@ -1418,8 +1387,26 @@ fn finding_type_qpctl_livelocks_ptmwsrv() {
                     out.contains("QPCTL-CHILD-RETURNED") && out.contains("quiesce"),
                     "[{name}] the type-0x80 case returned without a runaway anomaly: {out}"
                 );
-                println!("[{name}] type 0x80: the simulator reported the runaway");
+                println!("[{name}] type 0x80: the world reported the runaway");
             }
         }
     }
+}
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    let mut v = named_tests![
+        "bad_input";
+        ioctls_with_every_payload_shape_in_every_state,
+        every_message_type_injected_in_every_state,
+        m_flush_every_flag_byte_in_every_state,
+        allocation_failure_at_every_point_of_every_path,
+        divergence_short_iocblk_c_forwards_rust_drops,
+        finding_type_qpctl_livelocks_ptmwsrv,
+    ];
+    v.push(Test::ignored(
+        "bad_input::qpctl_livelock_child",
+        qpctl_livelock_child,
+    ));
+    v
 }
