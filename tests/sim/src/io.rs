@@ -11,6 +11,8 @@ use ptm::sys::*;
 use ptm_scenario::msg::show_bytes;
 use ptm_scenario::{Errno, Fd, O_NDELAY, O_NONBLOCK, PollBits, mtype_name};
 
+use crate::put;
+use crate::sched;
 use crate::syscall::{head, head_wq, lookup, mt_hung_up, show_unit, stream_err, sys};
 use crate::world::{self, StreamId, sd};
 use crate::{msg, mt, queue};
@@ -76,14 +78,14 @@ fn do_write(fd: Fd, data: &[u8]) -> Result<usize, Errno> {
             // SAFETY: a fresh block.
             unsafe { (*mp).b_flag |= MSGDELIM };
         }
-        queue::putnext(wq, mp);
-        queue::run_services(Some(sid), true);
+        put::putnext(wq, mp);
+        sched::run_services(Some(sid), true);
         written += iosize;
         if written == data.len() {
             break;
         }
     }
-    queue::run_services(Some(sid), false);
+    sched::run_services(Some(sid), false);
     Ok(written)
 }
 
@@ -103,11 +105,11 @@ fn wait_to_write(
     if nonblock {
         return Some(short(Errno::EAGAIN));
     }
-    queue::run_services(None, false);
+    sched::run_services(None, false);
     if !mt::settle("write: flow control", || {
         queue::canputnext(wq) != 0 || mt_hung_up(sid)
     }) {
-        queue::note(format!("write blocked after {written} bytes"));
+        world::note(format!("write blocked after {written} bytes"));
         return Some(Err(Errno::BLOCKED));
     }
     if mt_hung_up(sid) {
@@ -147,7 +149,7 @@ fn do_write_band(fd: Fd, band: u8, data: &[u8]) -> Result<(), Errno> {
         if flags & (O_NONBLOCK | O_NDELAY) != 0 {
             return Err(Errno::EAGAIN);
         }
-        queue::run_services(None, false);
+        sched::run_services(None, false);
         if !mt::settle("putpmsg: flow control", || {
             queue::bcanputnext(wq, band) != 0
         }) {
@@ -157,8 +159,8 @@ fn do_write_band(fd: Fd, band: u8, data: &[u8]) -> Result<(), Errno> {
     let mp = data_block(data);
     // SAFETY: a fresh block.
     unsafe { (*mp).b_band = band };
-    queue::putnext(wq, mp);
-    queue::run_services(Some(sid), false);
+    put::putnext(wq, mp);
+    sched::run_services(Some(sid), false);
     Ok(())
 }
 
@@ -227,7 +229,7 @@ fn do_read(fd: Fd, n: usize) -> Result<Vec<u8>, Errno> {
             }
             return Err(Errno::EAGAIN);
         }
-        queue::run_services(None, false);
+        sched::run_services(None, false);
         drop(guard.take());
         let ready = mt::settle("read: no data", || {
             // SAFETY: as above, read under the world lock.
@@ -246,7 +248,7 @@ fn do_read(fd: Fd, n: usize) -> Result<Vec<u8>, Errno> {
     // held.
     unsafe { queue::qbackenable(rq, band) };
     drop(guard);
-    queue::run_services(Some(sid), false);
+    sched::run_services(Some(sid), false);
     Ok(out)
 }
 
@@ -350,8 +352,8 @@ pub(crate) fn inject_down(fd: Fd, mtype: u8, band: u8, data: &[u8]) -> Result<()
             (*(*mp).b_datap).db_type = mtype;
             (*mp).b_band = band;
         }
-        queue::putnext(head_wq(sid), mp);
-        queue::run_services(Some(sid), false);
+        put::putnext(head_wq(sid), mp);
+        sched::run_services(Some(sid), false);
     });
     sys(
         format!(

@@ -14,9 +14,11 @@ use ptm_scenario::msg::{msg_bytes, show_ioc};
 use ptm_scenario::{Errno, FLUSHRW, Fd, IocReply, ioctl_name};
 
 use crate::io::data_block;
+use crate::put;
+use crate::sched;
 use crate::syscall::{head_wq, lookup, show_unit, stream_err, sys};
 use crate::world::{self, StreamId, sd};
-use crate::{STRMSGSZ, msg, mt, queue};
+use crate::{STRMSGSZ, msg, mt};
 
 /// `IOC_NATIVE` (`DATAMODEL_NATIVE` on amd64).
 const IOC_NATIVE: u32 = 0x0020_0000;
@@ -95,10 +97,10 @@ fn do_flush(sid: StreamId, flags: i32, band: Option<u8>) -> Result<(), Errno> {
     };
     // SAFETY: a fresh block.
     unsafe { (*(*mp).b_datap).db_type = M_FLUSH as u8 };
-    queue::putnext(head_wq(sid), mp);
-    queue::run_services(Some(sid), true);
+    put::putnext(head_wq(sid), mp);
+    sched::run_services(Some(sid), true);
     let _ = strdoioctl(sid, -1, &[], IocKind::Str, false);
-    queue::run_services(Some(sid), false);
+    sched::run_services(Some(sid), false);
     Ok(())
 }
 
@@ -136,8 +138,8 @@ fn strdoioctl(
         std::mem::replace(&mut st.iocblk, ptr::null_mut())
     });
     msg::freemsg_impl(old);
-    queue::putnext(head_wq(sid), mp);
-    queue::run_services(Some(sid), true);
+    put::putnext(head_wq(sid), mp);
+    sched::run_services(Some(sid), true);
     let reply = await_reply(sid);
     if reply.is_null() {
         if let Some(e) = stream_err(sid, sd::STRDERR | sd::STWRERR | sd::STRHUP) {
@@ -200,7 +202,7 @@ fn ioctl_message(
 /// none came).
 fn await_reply(sid: StreamId) -> *mut mblk_t {
     if world::with(|s| s.streams[sid].iocblk.is_null()) {
-        queue::run_services(None, false);
+        sched::run_services(None, false);
         mt::settle_for("ioctl: waiting for the ACK", mt::IOCTL_WAIT, || {
             world::with(|s| {
                 let st = &s.streams[sid];

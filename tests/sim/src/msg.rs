@@ -432,7 +432,7 @@ pub extern "C" fn mexchange(
                         (*(*e).b_datap).db_type = M_ERROR as u8;
                         *(*e).b_wptr = ENOSR as u8;
                         (*e).b_wptr = (*e).b_wptr.add(1);
-                        crate::queue::qreply(wq, e);
+                        crate::put::qreply(wq, e);
                     }
                 }
                 return ptr::null_mut();
@@ -466,7 +466,7 @@ pub extern "C" fn miocack(wq: *mut queue_t, mp: *mut mblk_t, count: c_int, rval:
         (*ioc).ioc_rval = rval;
         (*(*mp).b_datap).db_type = M_IOCACK as u8;
     }
-    crate::queue::qreply(wq, mp);
+    crate::put::qreply(wq, mp);
 }
 
 /// illumos `miocnak`: M_IOCNAK with `ioc_count` and `ioc_error`, then
@@ -484,7 +484,7 @@ pub extern "C" fn miocnak(wq: *mut queue_t, mp: *mut mblk_t, count: c_int, error
         (*ioc).ioc_error = error;
         (*(*mp).b_datap).db_type = M_IOCNAK as u8;
     }
-    crate::queue::qreply(wq, mp);
+    crate::put::qreply(wq, mp);
 }
 
 /// illumos `miocpullup` (strsun.c).

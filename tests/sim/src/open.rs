@@ -15,6 +15,7 @@ use ptm_scenario::{Errno, Fd, O_NDELAY, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, 
 use ptm_scenario::{PTM_MAJOR, PTS_MAJOR};
 
 use crate::queue::{self, QPair, Role};
+use crate::sched;
 use crate::syscall::{driver_pair, kflags, new_fd, show_unit, sys};
 use crate::world::{self, StreamId, StreamKind, sd};
 use crate::{STRMSGSZ, ddi, head, msg, mt, pts};
@@ -23,10 +24,10 @@ use crate::{STRMSGSZ, ddi, head, msg, mt, pts};
 pub(crate) fn open_manager(flags: i32) -> Result<Fd, Errno> {
     let dev = ddi::makedevice(PTM_MAJOR, 0);
     let r = open_stream(StreamKind::Manager, dev, CLONEOPEN, flags).map(|sid| {
-        queue::run_services(Some(sid), false);
+        sched::run_services(Some(sid), false);
         new_fd(sid, flags)
     });
-    queue::run_services(None, false);
+    sched::run_services(None, false);
     sys(format!("open(/dev/ptmx, {flags:#x})"), show_fd(&r));
     r
 }
@@ -36,7 +37,7 @@ pub(crate) fn open_manager(flags: i32) -> Result<Fd, Errno> {
 pub(crate) fn open_manager_node(minor: u32, flags: i32) -> Result<Fd, Errno> {
     let dev = ddi::makedevice(PTM_MAJOR, minor);
     let r = open_stream(StreamKind::Manager, dev, 0, flags).map(|sid| new_fd(sid, flags));
-    queue::run_services(None, false);
+    sched::run_services(None, false);
     sys(
         format!("open(ptm node minor {minor}, {flags:#x})"),
         show_fd(&r),
@@ -52,7 +53,7 @@ pub(crate) fn push_manager_as_module() -> Result<(), Errno> {
         world::anomaly("ptm accepted a MODOPEN");
         strclose(sid, O_RDWR);
     });
-    queue::run_services(None, false);
+    sched::run_services(None, false);
     sys("I_PUSH ptm (MODOPEN)".into(), show_unit(&r));
     r
 }
@@ -105,10 +106,10 @@ pub(crate) fn open_subsidiary_node(minor: u32, flags: i32) -> Result<Fd, Errno> 
         None => open_stream(StreamKind::Subsidiary, dev, 0, flags),
     }
     .map(|sid| {
-        queue::run_services(Some(sid), false);
+        sched::run_services(Some(sid), false);
         new_fd(sid, flags)
     });
-    queue::run_services(None, false);
+    sched::run_services(None, false);
     sys(format!("open(/dev/pts/{minor}, {flags:#x})"), show_fd(&r));
     r
 }
@@ -128,7 +129,7 @@ pub(crate) fn close(fd: Fd) -> Result<(), Errno> {
     if last {
         strclose(e.stream, e.flags);
     }
-    queue::run_services(None, false);
+    sched::run_services(None, false);
     sys(format!("close(fd{} {name})", fd.0), "0".into());
     Ok(())
 }
@@ -382,13 +383,13 @@ pub(crate) fn strclose(sid: StreamId, flags: i32) {
 /// # Safety
 /// `p` must be a pair of stream `sid`.
 unsafe fn wait_write_queue(sid: StreamId, p: *mut QPair) {
-    queue::run_services(Some(sid), false);
+    sched::run_services(Some(sid), false);
     // SAFETY: the caller's.
     unsafe {
         if world::locked(|| !(*p).wq.q_first.is_null()) {
             let n = queue::msg_count(&(*p).wq);
             let name = world::with(|s| s.stream_name(sid));
-            queue::note(format!(
+            world::note(format!(
                 "close of {name} waits 15 s: {n} message(s) left on the {} write queue",
                 (*p).name
             ));

@@ -9,6 +9,7 @@ use ptm::sys::*;
 use ptm_scenario::TraceEvent;
 
 use crate::queue::{self, Role};
+use crate::sched;
 use crate::world::{self, Stream, StreamKind};
 use crate::{World, head};
 
@@ -19,7 +20,7 @@ impl World {
     pub fn with_kernel<R>(&mut self, f: impl FnOnce() -> R) -> R {
         self.op(|_| {
             let r = f();
-            queue::run_services(None, false);
+            sched::run_services(None, false);
             r
         })
     }
@@ -98,7 +99,7 @@ impl World {
 }
 
 unsafe extern "C" fn scratch_srv(_q: *mut queue_t) -> c_int {
-    queue::note("scratch srv");
+    world::note("scratch srv");
     0
 }
 

@@ -4,6 +4,8 @@
 use std::ffi::{c_int, c_void};
 
 use crate::ddi::{self, driverops_addr};
+use crate::put;
+use crate::sched;
 use crate::{msg, queue};
 
 /// Every kernel symbol the simulator exports, with its address: what a
@@ -40,14 +42,14 @@ pub fn kernel_symbols() -> Vec<(&'static str, *const c_void)> {
         queue::bcanput,
         queue::canputnext,
         queue::bcanputnext,
-        queue::putnext,
-        queue::put,
-        queue::qreply,
-        queue::qenable,
-        queue::putnextctl,
-        queue::putnextctl1,
-        queue::putctl,
-        queue::putctl1,
+        put::putnext,
+        put::put,
+        put::qreply,
+        sched::qenable,
+        put::putnextctl,
+        put::putnextctl1,
+        put::putctl,
+        put::putctl1,
         queue::qprocson,
         queue::qprocsoff,
         ddi::mod_install,

@@ -745,3 +745,8 @@ pub(crate) fn trace(ev: TraceEvent) {
         }
     });
 }
+
+/// Records a note in the trace of the current world.
+pub(crate) fn note(s: impl Into<String>) {
+    trace(TraceEvent::Note(s.into()));
+}
