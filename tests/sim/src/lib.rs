@@ -24,6 +24,13 @@
 //! their world through a thread-local "current world" that every [`World`]
 //! operation installs.
 //!
+//! They live by kind: message blocks in `msg.rs`; queues and their flow
+//! control in `queue.rs`, linking pairs into a stream in `link.rs`, the
+//! service scheduler in `sched.rs`, `put`/`putnext` in `put.rs`; the
+//! module framework, DDI, zones, locks and `ptms_conf` in `ddi.rs`. Beside
+//! them the model's stream head (`head.rs`), its `pts` (`pts.rs`), the
+//! per-world state (`world.rs`) and the multi-threaded mode (`mt.rs`).
+//!
 //! ## Using it
 //!
 //! ```no_run
@@ -91,6 +98,7 @@ mod ddi;
 mod head;
 mod io;
 mod ioctl;
+mod link;
 mod modload;
 mod msg;
 mod mt;

@@ -14,6 +14,7 @@ use ptm::sys::*;
 use ptm_scenario::{Errno, Fd, O_NDELAY, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, PtsNode};
 use ptm_scenario::{PTM_MAJOR, PTS_MAJOR};
 
+use crate::link;
 use crate::queue::{self, QPair, Role};
 use crate::sched;
 use crate::syscall::{driver_pair, kflags, new_fd, show_unit, sys};
@@ -230,7 +231,7 @@ unsafe fn build_stream(
         (head, drv)
     };
     world::with(|s| s.streams[sid].pairs = vec![head, drv]);
-    queue::relink(sid);
+    link::relink(sid);
     drv
 }
 
@@ -246,7 +247,7 @@ unsafe fn check_failed_open(drv: *mut QPair, name: &str, rc: c_int) {
             world::anomaly(format!(
                 "{name} open failed ({rc}) but left its queues linked"
             ));
-            queue::qprocsoff(&mut (*drv).rq);
+            link::qprocsoff(&mut (*drv).rq);
         }
         if !(*drv).rq.q_ptr.is_null() {
             world::anomaly(format!("{name} open failed ({rc}) but left q_ptr set"));
@@ -274,7 +275,7 @@ unsafe fn record_open(
     let maxpsz = unsafe {
         if !(*drv).linked {
             world::anomaly(format!("{name} open succeeded without qprocson"));
-            queue::qprocson(&mut (*drv).rq);
+            link::qprocson(&mut (*drv).rq);
         }
         (*drv).wq.q_maxpsz
     };
@@ -366,7 +367,7 @@ pub(crate) fn strclose(sid: StreamId, flags: i32) {
             }
             if (*p).linked {
                 world::anomaly(format!("{} close returned without qprocsoff", (*p).name));
-                queue::qprocsoff(&mut (*p).rq);
+                link::qprocsoff(&mut (*p).rq);
             }
             if !(*p).rq.q_ptr.is_null() || !(*p).wq.q_ptr.is_null() {
                 world::anomaly(format!("{} close left q_ptr set", (*p).name));
@@ -411,7 +412,7 @@ fn dismantle(sid: StreamId) {
             }
             queue::flushq_common(&mut (*p).rq, FLUSHALL, false);
             queue::flushq_common(&mut (*p).wq, FLUSHALL, false);
-            queue::retire_pair(p);
+            link::retire_pair(p);
         }
     }
     let ioc = world::with(|s| {

@@ -13,6 +13,7 @@ use ptm::sys::*;
 
 use crate::ddi::{self, cv_broadcast, cv_wait, mutex_enter, mutex_exit};
 use crate::head::SyncStatic;
+use crate::link;
 use crate::msg::{self, freemsg_impl, mtype};
 use crate::put;
 use crate::queue::{self, stream_of};
@@ -179,7 +180,7 @@ unsafe extern "C" fn ptsopen(
         if (*p).pt_state as c_int & PTSTTY != 0 {
             mark_xpg4(rq);
         }
-        queue::qprocson(rq);
+        link::qprocson(rq);
 
         enter_write(p);
         (*p).pts_rdq = rq;
@@ -231,7 +232,7 @@ unsafe extern "C" fn ptsclose(rq: *mut queue_t, _flag: c_int, _cred: *mut cred_t
     // SAFETY: called by the simulator's close path with pts's own read queue.
     unsafe {
         if (*rq).q_ptr.is_null() {
-            queue::qprocsoff(rq);
+            link::qprocsoff(rq);
             return 0;
         }
         let p = (*rq).q_ptr as *mut pt_ttys;
@@ -267,7 +268,7 @@ unsafe extern "C" fn ptsclose(rq: *mut queue_t, _flag: c_int, _cred: *mut cred_t
         }
         exit_read(p);
 
-        queue::qprocsoff(rq);
+        link::qprocsoff(rq);
         (*rq).q_ptr = ptr::null_mut();
         (*wr(rq)).q_ptr = ptr::null_mut();
         ddi::ptms_close(p, (PTSOPEN | PTSTTY) as u32);

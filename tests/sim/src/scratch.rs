@@ -8,6 +8,7 @@ use std::ptr;
 use ptm::sys::*;
 use ptm_scenario::TraceEvent;
 
+use crate::link;
 use crate::queue::{self, Role};
 use crate::sched;
 use crate::world::{self, Stream, StreamKind};
@@ -78,7 +79,7 @@ impl World {
                 let p = queue::pair_of(rq);
                 queue::flushq_common(&raw mut (*p).rq, FLUSHALL, false);
                 queue::flushq_common(&raw mut (*p).wq, FLUSHALL, false);
-                queue::retire_pair(p);
+                link::retire_pair(p);
                 let sid = (*p).stream;
                 world::with(|s| s.streams[sid].dead = true);
             }

@@ -4,6 +4,7 @@
 use std::ffi::{c_int, c_void};
 
 use crate::ddi::{self, driverops_addr};
+use crate::link;
 use crate::put;
 use crate::sched;
 use crate::{msg, queue};
@@ -50,8 +51,8 @@ pub fn kernel_symbols() -> Vec<(&'static str, *const c_void)> {
         put::putnextctl1,
         put::putctl,
         put::putctl1,
-        queue::qprocson,
-        queue::qprocsoff,
+        link::qprocson,
+        link::qprocsoff,
         ddi::mod_install,
         ddi::mod_remove,
         ddi::mod_info,

@@ -12,6 +12,25 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
+/// The lengths of the M_DATA messages stream `head` (`M1`, `S1`) has
+/// received so far, as the trace shows them.
+fn data_lens(w: &dyn Pty, head: &str) -> Vec<String> {
+    let what = format!("{head} head <- M_DATA");
+    w.trace_lines()
+        .iter()
+        .filter(|l| l.contains(&what))
+        .map(|l| {
+            l.split(" len ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 pub fn manager_to_subsidiary_flow_control_and_backenable(b: &dyn Backend) {
     scenario(b, "manager→subsidiary flow control", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
@@ -84,37 +103,17 @@ pub fn writes_are_chunked_by_maxpsz(b: &dyn Backend) {
     scenario(b, "write chunking", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write(m, &pattern(1300)).unwrap();
-        let t = w.trace_lines();
-        let lens: Vec<_> = t
-            .iter()
-            .filter(|l| l.contains("S1 head <- M_DATA"))
-            .map(|l| {
-                l.split(" len ")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        assert_eq!(lens, ["512", "512", "276"], "ptm's maxpsz is 512");
+        assert_eq!(
+            data_lens(w, "S1"),
+            ["512", "512", "276"],
+            "ptm's maxpsz is 512"
+        );
         w.write(s, &pattern(3000)).unwrap();
-        let t = w.trace_lines();
-        let lens: Vec<_> = t
-            .iter()
-            .filter(|l| l.contains("M1 head <- M_DATA"))
-            .map(|l| {
-                l.split(" len ")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        assert_eq!(lens, ["2048"], "pts's maxpsz is 2048; the rest is held");
+        assert_eq!(
+            data_lens(w, "M1"),
+            ["2048"],
+            "pts's maxpsz is 2048; the rest is held"
+        );
         assert_eq!(w.read(m, 5000).unwrap().len(), 2048);
         assert_eq!(w.read(m, 5000).unwrap().len(), 952);
         assert_eq!(drain(w, s, 4096, 10_000), pattern(1300));
