@@ -13,7 +13,7 @@ PTLOCK_MODEL_ITERATIONS ?= 300000
 .PHONY: bad-input-full model-check-long
 
 bad-input-full:
-	BAD_INPUT_FULL=1 $(CARGO) test --locked -p ptm-sim --release --test bad_input -- --nocapture
+	BAD_INPUT_FULL=1 $(CARGO) test --locked -p ptm-sim --release --test scenarios -- --nocapture bad_input::
 
 model-check-long:
 	PTLOCK_MODEL_ITERATIONS=$(PTLOCK_MODEL_ITERATIONS) $(CARGO) test --locked -p ptm-ptlock-model --release

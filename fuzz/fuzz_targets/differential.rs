@@ -1,8 +1,9 @@
 //! Fuzz target `differential`: the fuzzer's bytes decode into a sequence of
-//! ptm operations (`ptm_sim::ops::decode`, 4 bytes per op, every input
-//! valid), which runs against the C oracle and every other driver variant
-//! in the build; the traces must be equal (`ptm_sim::ops::compare`, with the
-//! one documented OWNERPT difference).
+//! ptm operations (`ptm_scenario::ops::decode`, 4 bytes per op, every input
+//! valid), which runs in the model world against the C oracle and every
+//! other driver variant in the build; the traces must be equal
+//! (`ptm_scenario::ops::compare`, with the one documented OWNERPT
+//! difference).
 //!
 //! The first byte picks how an OWNERPT on a pty whose zone is gone is
 //! handled: even, skipped (everything compared exactly); odd, run — the
@@ -12,7 +13,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ptm_sim::ops::{self, RunConfig, ZoneGone};
+use ptm_scenario::ops::{self, RunConfig, ZoneGone};
+use ptm_sim::MODEL;
 
 /// Longest sequence run (longer inputs are cut).
 const MAX_OPS: usize = 64;
@@ -32,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
             ZoneGone::RunAndStop
         },
     };
-    if let Err(e) = ops::differential(&seq, cfg) {
+    if let Err(e) = ops::differential(&MODEL, &seq, cfg) {
         panic!(
             "differential failure ({cfg:?}); {} ops:\n{}\n{e}",
             seq.len(),

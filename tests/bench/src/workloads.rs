@@ -3,6 +3,7 @@
 //! gets back, so that a variant that misbehaves fails the run instead of
 //! producing a cheap number.
 
+use ptm_sim::Pty as _;
 use ptm_sim::{Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, O_NONBLOCK, O_RDWR, UNLKPT, World};
 
 /// The open streams of a workload.

@@ -381,6 +381,9 @@ pub trait Pty {
     fn fail_attach_subsidiary(&mut self, fail: bool);
     /// Limits the number of ptys (`None`: the default).
     fn set_pty_limit(&mut self, limit: Option<usize>);
+    /// The next allocation of a queue band structure fails (so a `putq`
+    /// of a message in a new band fails).
+    fn fail_next_qband_alloc(&mut self);
 
     // --- observation -----------------------------------------------------------
 

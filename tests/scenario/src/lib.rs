@@ -10,17 +10,23 @@
 //!   `ILLUMOS_SRC`, beneath the same drivers.
 //!
 //! This crate holds the API ([`api`]), the trace vocabulary both worlds
-//! share ([`msg`]), the harness ([`harness`]) and the tests themselves.
+//! share ([`msg`]), the harness ([`harness`]), the operation model the
+//! property tests and the fuzz target run ([`ops`]), and the tests
+//! themselves ([`scenarios`]; [`all_tests`] lists them for a test binary
+//! of a backend).
 
 pub mod api;
 pub mod harness;
 pub mod msg;
+pub mod ops;
+pub mod scenarios;
 
 pub use api::*;
 pub use harness::{
     Test, assert_traces_equal, run_one, run_tests, scenario, scenario_each, trace_diff,
 };
 pub use msg::{ioctl_name, mtype_name};
+pub use scenarios::all_tests;
 
 /// Open flags (illumos values).
 pub const O_RDONLY: i32 = 0;

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ptm::sys::*;
+use ptm_scenario::{MinorNode, TraceEvent};
 
-use crate::world::{self, MinorNode, ModState, TraceEvent, ZoneObj};
+use crate::world::{self, ModState, ZoneObj};
 
 // ---------------------------------------------------------------------------
 // Module linkage
@@ -671,7 +672,7 @@ pub extern "C" fn pt_ttys_alloc() -> *mut pt_ttys {
             .expect("minor space");
         let pt = Box::into_raw(Box::new(pt_ttys {
             pt_minor: minor,
-            pt_pid: crate::SIM_PID,
+            pt_pid: ptm_scenario::WORLD_PID,
             pt_state: (PTMOPEN | PTLOCK) as u16,
             pt_zoneid: s.cur_zone,
             ..pt_ttys::default()

@@ -7,9 +7,13 @@ use std::ptr;
 
 use ptm::sys::*;
 
-use crate::msg::{blk_len, describe, freemsg_impl, mtype};
+use ptm_scenario::TraceEvent;
+use ptm_scenario::msg::describe;
+
+use crate::msg::{blk_len, freemsg_impl, mtype};
+use crate::put;
 use crate::queue::{self, flushq_common, qbackenable, stream_of};
-use crate::world::{self, TraceEvent, sd};
+use crate::world::{self, sd};
 
 /// A static that holds raw pointers (module_info names, qinit links).
 #[repr(transparent)]
@@ -129,14 +133,14 @@ pub(crate) unsafe extern "C" fn strrput(q: *mut queue_t, bp: *mut mblk_t) -> c_i
     let down = world::locked(|| {
         // SAFETY: `q` is a stream head read queue (the framework's caller).
         let sid = unsafe { stream_of(q) };
-        if world::with(|s| s.tracing) {
-            // SAFETY: `bp` was validated by putnext.
-            let desc = unsafe { describe(bp) };
-            world::trace(TraceEvent::HeadRecv {
-                stream: sid,
-                msg: desc,
-            });
-        }
+        world::with(|s| {
+            if s.tracing {
+                // SAFETY: `bp` was validated by putnext.
+                let msg = unsafe { describe(bp, &mut s.ioc_ids) };
+                let stream = s.stream_name(sid);
+                s.trace.push(TraceEvent::HeadRecv { stream, msg });
+            }
+        });
         // SAFETY: as above.
         let t = unsafe { mtype(bp) } as c_int;
         match t {
@@ -180,7 +184,7 @@ pub(crate) unsafe extern "C" fn strrput(q: *mut queue_t, bp: *mut mblk_t) -> c_i
         if unlinked {
             freemsg_impl(m);
         } else {
-            queue::putnext_or_drop(wq, m);
+            put::putnext_or_drop(wq, m);
         }
     }
     0
@@ -216,71 +220,20 @@ fn apply_error_byte(
     (flush, already)
 }
 
+/// What the stream head does with a message that is not data, as
+/// `strrput_nondata` does: returns the message to send back down, if any
+/// (an M_FLUSH looped back, an M_ERROR turned into one, an ioctl NAKed, a
+/// copy request failed).
+///
+/// # Safety
+/// `q` must be a stream head read queue and `bp` a live message, with the
+/// world lock held.
 unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Option<*mut mblk_t> {
-    // SAFETY: `q` is a stream head read queue and `bp` a live message; all
-    // reads of the message are within its first block's bounds.
+    // SAFETY: the caller's; every arm reads the message within its first
+    // block's bounds.
     unsafe {
-        let t = mtype(bp) as c_int;
-        match t {
-            M_ERROR => {
-                let n = blk_len(bp);
-                let b0 = if n > 0 { *(*bp).b_rptr } else { 0 };
-                if n == 2 {
-                    let b1 = *(*bp).b_rptr.add(1);
-                    let (rw, already) = world::with(|s| {
-                        let st = &mut s.streams[sid];
-                        let (r, r_set) = apply_error_byte(
-                            &mut st.flags,
-                            &mut st.rerror,
-                            b0,
-                            sd::STRDERR,
-                            FLUSHR as u8,
-                        );
-                        let (w, w_set) = apply_error_byte(
-                            &mut st.flags,
-                            &mut st.werror,
-                            b1,
-                            sd::STWRERR,
-                            FLUSHW as u8,
-                        );
-                        (r | w, r_set | w_set)
-                    });
-                    (*bp).b_rptr = (*bp).b_rptr.add(1);
-                    if rw == 0 || already == rw {
-                        freemsg_impl(bp);
-                        return None;
-                    }
-                    (*(*bp).b_datap).db_type = M_FLUSH as u8;
-                    *(*bp).b_rptr = rw;
-                    (*bp).b_wptr = (*bp).b_rptr.add(1);
-                    if head_unlinked(q) {
-                        freemsg_impl(bp);
-                    } else {
-                        return Some(bp);
-                    }
-                    return None;
-                } else if n >= 1 && b0 != 0 {
-                    let already = world::with(|s| {
-                        let st = &mut s.streams[sid];
-                        let already = st.flags & (sd::STRDERR | sd::STWRERR) != 0;
-                        st.flags |= sd::STRDERR | sd::STWRERR;
-                        st.rerror = b0 as i32;
-                        st.werror = b0 as i32;
-                        already
-                    });
-                    if !already {
-                        (*(*bp).b_datap).db_type = M_FLUSH as u8;
-                        *(*bp).b_rptr = FLUSHRW as u8;
-                        if head_unlinked(q) {
-                            freemsg_impl(bp);
-                        } else {
-                            return Some(bp);
-                        }
-                        return None;
-                    }
-                }
-                freemsg_impl(bp);
-            }
+        match mtype(bp) as c_int {
+            M_ERROR => return m_error(q, bp, sid),
             M_HANGUP => {
                 freemsg_impl(bp);
                 world::with(|s| {
@@ -307,144 +260,263 @@ unsafe fn strrput_nondata(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Optio
                 }
             }
             M_PCSIG => freemsg_impl(bp),
-            M_FLUSH => {
-                let f = *(*bp).b_rptr;
-                if f & FLUSHR as u8 != 0 {
-                    if f & FLUSHBAND as u8 != 0 && blk_len(bp) >= 2 {
-                        queue::flushband(q, *(*bp).b_rptr.add(1), FLUSHALL);
-                    } else {
-                        flushq_common(q, FLUSHALL, false);
-                    }
-                    let first = (*q).q_first;
-                    if first.is_null() || (mtype(first) as c_int) < QPCTL {
-                        world::with(|s| s.streams[sid].flags &= !sd::STRPRI);
-                    }
-                }
-                if f & FLUSHW as u8 != 0 && (*bp).b_flag & MSGNOLOOP == 0 {
-                    *(*bp).b_rptr &= !(FLUSHR as u8);
-                    (*bp).b_flag |= MSGNOLOOP;
-                    if head_unlinked(q) {
-                        freemsg_impl(bp);
-                    } else {
-                        return Some(bp);
-                    }
-                    return None;
-                }
-                freemsg_impl(bp);
-            }
-            M_IOCACK | M_IOCNAK => {
-                let ok = blk_len(bp) >= std::mem::size_of::<iocblk>();
-                let id = if ok {
-                    (*((*bp).b_rptr as *const iocblk)).ioc_id
-                } else {
-                    0
-                };
-                let take = world::with(|s| {
-                    let st = &mut s.streams[sid];
-                    if ok && st.flags & sd::IOCWAIT != 0 && st.iocblk.is_null() && st.iocid == id {
-                        st.iocblk = bp;
-                        true
-                    } else {
-                        if ok && st.iocid == id && !st.iocblk.is_null() {
-                            s.trace.push(TraceEvent::Note(format!(
-                                "duplicate ioctl reply id={id} freed"
-                            )));
-                        }
-                        false
-                    }
-                });
-                if !take {
-                    freemsg_impl(bp);
-                }
-            }
-            M_COPYIN | M_COPYOUT => {
-                // No transparent ioctls are issued by the simulator's
-                // processes: fail the request as the stream head does when
-                // it is not waiting for one.
-                if !(*bp).b_cont.is_null() {
-                    freemsg_impl((*bp).b_cont);
-                    (*bp).b_cont = ptr::null_mut();
-                }
-                (*(*bp).b_datap).db_type = M_IOCDATA as u8;
-                let want = std::mem::size_of::<CopyResp>();
-                let cap = (*(*bp).b_datap).db_lim as usize - (*bp).b_rptr as usize;
-                if cap >= want {
-                    (*bp).b_wptr = (*bp).b_rptr.add(want);
-                    (*((*bp).b_rptr as *mut CopyResp)).cp_rval = 1 as caddr_t;
-                    return Some(bp);
-                } else {
-                    freemsg_impl(bp);
-                }
-            }
-            M_SETOPTS => {
-                let mut bpri = 0u8;
-                if blk_len(bp) >= std::mem::size_of::<stroptions>() {
-                    let so = ptr::read_unaligned((*bp).b_rptr as *const stroptions);
-                    let f = so.so_flags;
-                    let has = |b: c_int| f & b as u32 != 0;
-                    if has(SO_MINPSZ) {
-                        (*q).q_minpsz = so.so_minpsz;
-                    }
-                    if has(SO_MAXPSZ) {
-                        (*q).q_maxpsz = so.so_maxpsz;
-                    }
-                    for (flag, hi) in [(SO_HIWAT, true), (SO_LOWAT, false)] {
-                        if !has(flag) {
-                            continue;
-                        }
-                        if has(SO_BAND) {
-                            if so.so_band > 0 {
-                                ensure_band(q, so.so_band);
-                                let b = band_ptr(q, so.so_band);
-                                if hi {
-                                    (*b).qb_hiwat = so.so_hiwat;
-                                } else {
-                                    (*b).qb_lowat = so.so_lowat;
-                                }
-                            } else if hi {
-                                (*q).q_hiwat = so.so_hiwat;
-                            } else {
-                                (*q).q_lowat = so.so_lowat;
-                            }
-                            bpri = so.so_band;
-                        } else if hi {
-                            (*q).q_hiwat = so.so_hiwat;
-                        } else {
-                            (*q).q_lowat = so.so_lowat;
-                        }
-                    }
-                    world::with(|s| {
-                        let st = &mut s.streams[sid];
-                        let setclr = |st: &mut u32, on: c_int, off: c_int, bit: u32| {
-                            if f & on as u32 != 0 {
-                                *st |= bit;
-                            }
-                            if f & off as u32 != 0 {
-                                *st &= !bit;
-                            }
-                        };
-                        setclr(&mut st.flags, SO_MREADON, SO_MREADOFF, sd::SNDMREAD);
-                        setclr(&mut st.flags, SO_NDELON, SO_NDELOFF, sd::OLDNDELAY);
-                        setclr(&mut st.flags, SO_ISTTY, SO_ISNTTY, sd::STRISTTY);
-                        setclr(&mut st.flags, SO_TOSTOP, SO_TONSTOP, sd::STRTOSTOP);
-                        setclr(&mut st.flags, SO_DELIM, SO_NODELIM, sd::STRDELIM);
-                    });
-                }
-                freemsg_impl(bp);
-                qbackenable(q, bpri);
-            }
+            M_FLUSH => return m_flush(q, bp, sid),
+            M_IOCACK | M_IOCNAK => m_ioc_reply(bp, sid),
+            M_COPYIN | M_COPYOUT => return m_copy(bp),
+            M_SETOPTS => m_setopts(q, bp, sid),
             M_IOCTL => {
                 // Always NAKed back down (ioc_error unchanged).
                 (*(*bp).b_datap).db_type = M_IOCNAK as u8;
-                if head_unlinked(q) {
-                    freemsg_impl(bp);
-                } else {
-                    return Some(bp);
-                }
+                return send_back(q, bp);
             }
             _ => freemsg_impl(bp),
         }
         None
+    }
+}
+
+/// `bp`, to be sent back down from head read queue `q`, unless the driver
+/// has done `qprocsoff` (then it is freed).
+///
+/// # Safety
+/// As [`strrput_nondata`].
+unsafe fn send_back(q: *mut queue_t, bp: *mut mblk_t) -> Option<*mut mblk_t> {
+    // SAFETY: the caller's.
+    if unsafe { head_unlinked(q) } {
+        freemsg_impl(bp);
+        None
+    } else {
+        Some(bp)
+    }
+}
+
+/// M_ERROR: a two-byte message sets or clears the read and write errors
+/// one by one (the sides newly in error are flushed, the message becoming
+/// that M_FLUSH); a one-byte non-zero one sets both (a FLUSHRW, unless an
+/// error was already set).
+///
+/// # Safety
+/// As [`strrput_nondata`].
+unsafe fn m_error(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Option<*mut mblk_t> {
+    // SAFETY: the caller's; the bytes read are within the first block.
+    unsafe {
+        let n = blk_len(bp);
+        let b0 = if n > 0 { *(*bp).b_rptr } else { 0 };
+        if n == 2 {
+            let b1 = *(*bp).b_rptr.add(1);
+            let (rw, already) = world::with(|s| {
+                let st = &mut s.streams[sid];
+                let (r, r_set) =
+                    apply_error_byte(&mut st.flags, &mut st.rerror, b0, sd::STRDERR, FLUSHR as u8);
+                let (w, w_set) =
+                    apply_error_byte(&mut st.flags, &mut st.werror, b1, sd::STWRERR, FLUSHW as u8);
+                (r | w, r_set | w_set)
+            });
+            (*bp).b_rptr = (*bp).b_rptr.add(1);
+            if rw == 0 || already == rw {
+                freemsg_impl(bp);
+                return None;
+            }
+            (*(*bp).b_datap).db_type = M_FLUSH as u8;
+            *(*bp).b_rptr = rw;
+            (*bp).b_wptr = (*bp).b_rptr.add(1);
+            return send_back(q, bp);
+        } else if n >= 1 && b0 != 0 {
+            let already = world::with(|s| {
+                let st = &mut s.streams[sid];
+                let already = st.flags & (sd::STRDERR | sd::STWRERR) != 0;
+                st.flags |= sd::STRDERR | sd::STWRERR;
+                st.rerror = b0 as i32;
+                st.werror = b0 as i32;
+                already
+            });
+            if !already {
+                (*(*bp).b_datap).db_type = M_FLUSH as u8;
+                *(*bp).b_rptr = FLUSHRW as u8;
+                return send_back(q, bp);
+            }
+        }
+        freemsg_impl(bp);
+        None
+    }
+}
+
+/// M_FLUSH: FLUSHR flushes the head's read queue (one band with
+/// FLUSHBAND); FLUSHW is looped back down once, without FLUSHR.
+///
+/// # Safety
+/// As [`strrput_nondata`].
+unsafe fn m_flush(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Option<*mut mblk_t> {
+    // SAFETY: the caller's; the bytes read are within the first block.
+    unsafe {
+        let f = *(*bp).b_rptr;
+        if f & FLUSHR as u8 != 0 {
+            if f & FLUSHBAND as u8 != 0 && blk_len(bp) >= 2 {
+                queue::flushband(q, *(*bp).b_rptr.add(1), FLUSHALL);
+            } else {
+                flushq_common(q, FLUSHALL, false);
+            }
+            let first = (*q).q_first;
+            if first.is_null() || (mtype(first) as c_int) < QPCTL {
+                world::with(|s| s.streams[sid].flags &= !sd::STRPRI);
+            }
+        }
+        if f & FLUSHW as u8 != 0 && (*bp).b_flag & MSGNOLOOP == 0 {
+            *(*bp).b_rptr &= !(FLUSHR as u8);
+            (*bp).b_flag |= MSGNOLOOP;
+            return send_back(q, bp);
+        }
+        freemsg_impl(bp);
+        None
+    }
+}
+
+/// M_IOCACK/M_IOCNAK: the answer the stream is waiting for (its id) is
+/// kept for `strdoioctl`; any other is freed (a second answer to the same
+/// ioctl is noted).
+///
+/// # Safety
+/// As [`strrput_nondata`].
+unsafe fn m_ioc_reply(bp: *mut mblk_t, sid: usize) {
+    // SAFETY: the caller's; the iocblk is read only when the first block
+    // holds one.
+    let ok = unsafe { blk_len(bp) } >= std::mem::size_of::<iocblk>();
+    let id = if ok {
+        // SAFETY: as above.
+        unsafe { (*((*bp).b_rptr as *const iocblk)).ioc_id }
+    } else {
+        0
+    };
+    let take = world::with(|s| {
+        let st = &mut s.streams[sid];
+        if ok && st.flags & sd::IOCWAIT != 0 && st.iocblk.is_null() && st.iocid == id {
+            st.iocblk = bp;
+            true
+        } else {
+            if ok && st.iocid == id && !st.iocblk.is_null() {
+                let n = s.ioc_ids.number(id);
+                s.trace.push(TraceEvent::Note(format!(
+                    "duplicate ioctl reply id={n} freed"
+                )));
+            }
+            false
+        }
+    });
+    if !take {
+        freemsg_impl(bp);
+    }
+}
+
+/// M_COPYIN/M_COPYOUT: no transparent ioctls are issued by the model's
+/// processes, so the request fails as the stream head fails one it is not
+/// waiting for: an M_IOCDATA with a non-zero `cp_rval` goes back down.
+///
+/// # Safety
+/// As [`strrput_nondata`].
+unsafe fn m_copy(bp: *mut mblk_t) -> Option<*mut mblk_t> {
+    // SAFETY: the caller's; the copyresp is written only when the buffer
+    // has room for it.
+    unsafe {
+        if !(*bp).b_cont.is_null() {
+            freemsg_impl((*bp).b_cont);
+            (*bp).b_cont = ptr::null_mut();
+        }
+        (*(*bp).b_datap).db_type = M_IOCDATA as u8;
+        let want = std::mem::size_of::<CopyResp>();
+        let cap = (*(*bp).b_datap).db_lim as usize - (*bp).b_rptr as usize;
+        if cap >= want {
+            (*bp).b_wptr = (*bp).b_rptr.add(want);
+            (*((*bp).b_rptr as *mut CopyResp)).cp_rval = 1 as caddr_t;
+            Some(bp)
+        } else {
+            freemsg_impl(bp);
+            None
+        }
+    }
+}
+
+/// M_SETOPTS: the head read queue's packet sizes and water marks (or a
+/// band's) and the stream-head flags it names; then back-enable.
+///
+/// # Safety
+/// As [`strrput_nondata`].
+unsafe fn m_setopts(q: *mut queue_t, bp: *mut mblk_t, sid: usize) {
+    // SAFETY: the caller's; the stroptions is read only when the first
+    // block holds one.
+    unsafe {
+        let mut bpri = 0u8;
+        if blk_len(bp) >= std::mem::size_of::<stroptions>() {
+            let so = ptr::read_unaligned((*bp).b_rptr as *const stroptions);
+            bpri = setopts_queue(q, &so);
+            world::with(|s| setopts_flags(&mut s.streams[sid].flags, so.so_flags));
+        }
+        freemsg_impl(bp);
+        qbackenable(q, bpri);
+    }
+}
+
+/// The queue half of M_SETOPTS: packet sizes, and water marks of the
+/// queue or (SO_BAND, band > 0) of a band; returns the band named.
+///
+/// # Safety
+/// `q` must be a stream head read queue, with the world lock held.
+unsafe fn setopts_queue(q: *mut queue_t, so: &stroptions) -> u8 {
+    let f = so.so_flags;
+    let has = |b: c_int| f & b as u32 != 0;
+    let mut bpri = 0u8;
+    // SAFETY: the caller's; band records are created as putq does.
+    unsafe {
+        if has(SO_MINPSZ) {
+            (*q).q_minpsz = so.so_minpsz;
+        }
+        if has(SO_MAXPSZ) {
+            (*q).q_maxpsz = so.so_maxpsz;
+        }
+        for (flag, hi) in [(SO_HIWAT, true), (SO_LOWAT, false)] {
+            if !has(flag) {
+                continue;
+            }
+            if has(SO_BAND) {
+                if so.so_band > 0 {
+                    ensure_band(q, so.so_band);
+                    let b = band_ptr(q, so.so_band);
+                    if hi {
+                        (*b).qb_hiwat = so.so_hiwat;
+                    } else {
+                        (*b).qb_lowat = so.so_lowat;
+                    }
+                } else if hi {
+                    (*q).q_hiwat = so.so_hiwat;
+                } else {
+                    (*q).q_lowat = so.so_lowat;
+                }
+                bpri = so.so_band;
+            } else if hi {
+                (*q).q_hiwat = so.so_hiwat;
+            } else {
+                (*q).q_lowat = so.so_lowat;
+            }
+        }
+    }
+    bpri
+}
+
+/// The stream-head flag half of M_SETOPTS: each `SO_*ON`/`SO_*OFF` pair
+/// sets or clears its flag.
+fn setopts_flags(flags: &mut u32, so_flags: u32) {
+    for (on, off, bit) in [
+        (SO_MREADON, SO_MREADOFF, sd::SNDMREAD),
+        (SO_NDELON, SO_NDELOFF, sd::OLDNDELAY),
+        (SO_ISTTY, SO_ISNTTY, sd::STRISTTY),
+        (SO_TOSTOP, SO_TONSTOP, sd::STRTOSTOP),
+        (SO_DELIM, SO_NODELIM, sd::STRDELIM),
+    ] {
+        if so_flags & on as u32 != 0 {
+            *flags |= bit;
+        }
+        if so_flags & off as u32 != 0 {
+            *flags &= !bit;
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::ptr;
 
 use ptm::sys::*;
 
-use crate::world::{self, MsgDesc};
+use crate::world;
 
 /// A data block and its buffer. `db` comes first so a `*mut dblk_t` is also
 /// a `*mut DBox`.
@@ -200,24 +200,6 @@ pub(crate) unsafe fn blk_len(mp: *const mblk_t) -> usize {
     unsafe { ((*mp).b_wptr as usize).saturating_sub((*mp).b_rptr as usize) }
 }
 
-/// The bytes of a message chain.
-///
-/// # Safety
-/// `mp` must be a valid message chain.
-pub(crate) unsafe fn msg_bytes(mut mp: *const mblk_t) -> Vec<u8> {
-    let mut v = Vec::new();
-    while !mp.is_null() {
-        // SAFETY: the caller guarantees a valid chain; [rptr, wptr) is
-        // inside the block's buffer.
-        unsafe {
-            let n = blk_len(mp);
-            v.extend_from_slice(std::slice::from_raw_parts((*mp).b_rptr, n));
-            mp = (*mp).b_cont;
-        }
-    }
-    v
-}
-
 /// The type of a block.
 ///
 /// # Safety
@@ -320,104 +302,6 @@ pub(crate) fn dupmsg_impl(mp: *mut mblk_t) -> *mut mblk_t {
         }
     }
     head
-}
-
-/// Describes a message for the trace.
-///
-/// # Safety
-/// `mp` must be a valid message.
-pub(crate) unsafe fn describe(mp: *const mblk_t) -> MsgDesc {
-    // SAFETY: the caller guarantees a valid message.
-    unsafe {
-        let t = mtype(mp);
-        let band = (*mp).b_band;
-        let tt = t as c_int;
-        if tt == M_DATA || tt == M_PROTO || tt == M_PCPROTO {
-            let bytes = msg_bytes(mp);
-            return MsgDesc {
-                mtype: t,
-                band,
-                len: bytes.len(),
-                bytes,
-                detail: String::new(),
-            };
-        }
-        let n = blk_len(mp);
-        let first = std::slice::from_raw_parts((*mp).b_rptr, n).to_vec();
-        if tt == M_SETOPTS && n >= std::mem::size_of::<stroptions>() {
-            let so = ptr::read_unaligned((*mp).b_rptr as *const stroptions);
-            let mut detail = format!("so_flags={:#x}", so.so_flags);
-            if so.so_flags & SO_HIWAT as u32 != 0 {
-                detail += &format!(" hiwat={}", so.so_hiwat);
-            }
-            if so.so_flags & SO_LOWAT as u32 != 0 {
-                detail += &format!(" lowat={}", so.so_lowat);
-            }
-            return MsgDesc {
-                mtype: t,
-                band,
-                len: n,
-                bytes: Vec::new(),
-                detail,
-            };
-        }
-        if (tt == M_IOCACK || tt == M_IOCNAK || tt == M_IOCTL) && n >= std::mem::size_of::<iocblk>()
-        {
-            let ioc = ptr::read_unaligned((*mp).b_rptr as *const iocblk);
-            let data = cont_len((*mp).b_cont).0;
-            let detail = format!(
-                "cmd={:#x} id={} count={} rval={} error={} data={}",
-                ioc.ioc_cmd, ioc.ioc_id, ioc.ioc_count as i64, ioc.ioc_rval, ioc.ioc_error, data
-            );
-            return MsgDesc {
-                mtype: t,
-                band,
-                len: n,
-                bytes: Vec::new(),
-                detail,
-            };
-        }
-        MsgDesc {
-            mtype: t,
-            band,
-            len: n,
-            bytes: first,
-            detail: String::new(),
-        }
-    }
-}
-
-/// The illumos name of a message type.
-pub fn mtype_name(t: u8) -> String {
-    let n = match t as c_int {
-        M_DATA => "M_DATA",
-        M_PROTO => "M_PROTO",
-        M_BREAK => "M_BREAK",
-        M_SIG => "M_SIG",
-        M_DELAY => "M_DELAY",
-        M_CTL => "M_CTL",
-        M_IOCTL => "M_IOCTL",
-        M_SETOPTS => "M_SETOPTS",
-        M_IOCACK => "M_IOCACK",
-        M_IOCNAK => "M_IOCNAK",
-        M_PCPROTO => "M_PCPROTO",
-        M_PCSIG => "M_PCSIG",
-        M_READ => "M_READ",
-        M_FLUSH => "M_FLUSH",
-        M_STOP => "M_STOP",
-        M_START => "M_START",
-        M_HANGUP => "M_HANGUP",
-        M_ERROR => "M_ERROR",
-        M_COPYIN => "M_COPYIN",
-        M_COPYOUT => "M_COPYOUT",
-        M_IOCDATA => "M_IOCDATA",
-        M_STOPI => "M_STOPI",
-        M_STARTI => "M_STARTI",
-        M_UNHANGUP => "M_UNHANGUP",
-        M_CMD => "M_CMD",
-        _ => return format!("M_{t:#04x}"),
-    };
-    n.to_string()
 }
 
 // ---------------------------------------------------------------------------
@@ -548,7 +432,7 @@ pub extern "C" fn mexchange(
                         (*(*e).b_datap).db_type = M_ERROR as u8;
                         *(*e).b_wptr = ENOSR as u8;
                         (*e).b_wptr = (*e).b_wptr.add(1);
-                        crate::queue::qreply(wq, e);
+                        crate::put::qreply(wq, e);
                     }
                 }
                 return ptr::null_mut();
@@ -582,7 +466,7 @@ pub extern "C" fn miocack(wq: *mut queue_t, mp: *mut mblk_t, count: c_int, rval:
         (*ioc).ioc_rval = rval;
         (*(*mp).b_datap).db_type = M_IOCACK as u8;
     }
-    crate::queue::qreply(wq, mp);
+    crate::put::qreply(wq, mp);
 }
 
 /// illumos `miocnak`: M_IOCNAK with `ioc_count` and `ioc_error`, then
@@ -600,7 +484,7 @@ pub extern "C" fn miocnak(wq: *mut queue_t, mp: *mut mblk_t, count: c_int, error
         (*ioc).ioc_error = error;
         (*(*mp).b_datap).db_type = M_IOCNAK as u8;
     }
-    crate::queue::qreply(wq, mp);
+    crate::put::qreply(wq, mp);
 }
 
 /// illumos `miocpullup` (strsun.c).

@@ -40,10 +40,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::queue::{self, QPair};
+use crate::queue::QPair;
+use crate::sched;
 use crate::variant::VariantLock;
 use crate::world::{self, Core, Enter};
-use crate::{Arc, Variant, World};
+use crate::{Arc, Variant, World, modload};
 
 /// How long an `I_STR` ioctl waits for its ACK (illumos: 15 s by default).
 pub(crate) const IOCTL_WAIT: Duration = Duration::from_secs(15);
@@ -95,7 +96,7 @@ pub(crate) fn wait_stream_idle(pairs: &[*mut QPair]) {
         return;
     }
     for &p in pairs {
-        if !queue::wait_pair_idle(p, "stream teardown", TEARDOWN_LIMIT) {
+        if !sched::wait_pair_idle(p, "stream teardown", TEARDOWN_LIMIT) {
             world::anomaly(format!(
                 "stream teardown waited {} s for running procedures",
                 TEARDOWN_LIMIT.as_secs()
@@ -137,7 +138,7 @@ pub(crate) fn quiesce_world(w: &mut World) -> bool {
         return true;
     }
     let _e = Enter::new(&w.core);
-    world::wait_for("quiesce", Duration::from_secs(30), queue::world_idle)
+    world::wait_for("quiesce", Duration::from_secs(30), sched::world_idle)
 }
 
 impl World {
@@ -154,7 +155,7 @@ impl World {
         {
             let _e = Enter::new(&w.core);
             world::set_activity(|| "loading the driver".into());
-            w.load()?;
+            modload::load(w.variant)?;
         }
         for i in 0..workers.max(1) {
             let core = Arc::clone(&w.core);
@@ -162,7 +163,7 @@ impl World {
                 .name(format!("ptm-sim worker {i}"))
                 .spawn(move || {
                     let _e = Enter::new(&core);
-                    queue::worker_loop();
+                    sched::worker_loop();
                 })
                 .map_err(|e| format!("spawning a worker: {e}"))?;
             w.workers.push(h);

@@ -13,8 +13,11 @@ use ptm::sys::*;
 
 use crate::ddi::{self, cv_broadcast, cv_wait, mutex_enter, mutex_exit};
 use crate::head::SyncStatic;
+use crate::link;
 use crate::msg::{self, freemsg_impl, mtype};
+use crate::put;
 use crate::queue::{self, stream_of};
+use crate::sched;
 use crate::world::{self, sd};
 
 static PTS_MINFO: SyncStatic<module_info> = SyncStatic(module_info {
@@ -115,7 +118,7 @@ unsafe fn nak_nodata(q: *mut queue_t, mp: *mut mblk_t) {
         (*(*mp).b_datap).db_type = M_IOCNAK as u8;
         freemsg_impl((*mp).b_cont);
         (*mp).b_cont = ptr::null_mut();
-        queue::qreply(q, mp);
+        put::qreply(q, mp);
     }
 }
 
@@ -175,13 +178,9 @@ unsafe extern "C" fn ptsopen(
         mutex_exit(&raw mut (*p).pt_lock);
 
         if (*p).pt_state as c_int & PTSTTY != 0 {
-            let sid = stream_of(rq);
-            world::with(|s| s.streams[sid].flags |= sd::STRXPG4TTY);
-            queue::note(
-                "pts: PTSTTY set, STRXPG4TTY on the subsidiary stream (the ptem/ldterm autopush is not modelled)",
-            );
+            mark_xpg4(rq);
         }
-        queue::qprocson(rq);
+        link::qprocson(rq);
 
         enter_write(p);
         (*p).pts_rdq = rq;
@@ -191,22 +190,49 @@ unsafe extern "C" fn ptsopen(
         (*p).pt_nullmsg = mp;
         exit_write(p);
 
+        send_setopts(rq, mop);
+        0
+    }
+}
+
+/// A subsidiary opened after PTSSTTY: its stream is marked XPG4 (as the
+/// ptem/ldterm autopush would make it a terminal, not modelled).
+///
+/// # Safety
+/// `rq` must be pts's read queue of an open stream.
+unsafe fn mark_xpg4(rq: *mut queue_t) {
+    // SAFETY: the caller's.
+    let sid = unsafe { stream_of(rq) };
+    world::with(|s| s.streams[sid].flags |= sd::STRXPG4TTY);
+    world::note(
+        "pts: PTSTTY set, STRXPG4TTY on the subsidiary stream (the ptem/ldterm autopush is not modelled)",
+    );
+}
+
+/// ptsopen's M_SETOPTS up the subsidiary stream, in block `mop`: the head's
+/// water marks (`_TTY_BUFSIZ`, 256) and a tty.
+///
+/// # Safety
+/// `rq` must be pts's linked read queue, `mop` a fresh block with room for
+/// a stroptions.
+unsafe fn send_setopts(rq: *mut queue_t, mop: *mut mblk_t) {
+    // SAFETY: the caller's.
+    unsafe {
         (*(*mop).b_datap).db_type = M_SETOPTS as u8;
         (*mop).b_wptr = (*mop).b_wptr.add(std::mem::size_of::<stroptions>());
         let so = (*mop).b_rptr as *mut stroptions;
         (*so).so_flags = (SO_HIWAT | SO_LOWAT | SO_ISTTY) as u32;
         (*so).so_hiwat = _TTY_BUFSIZ as usize;
         (*so).so_lowat = 256;
-        queue::putnext(rq, mop);
-        0
     }
+    put::putnext(rq, mop);
 }
 
 unsafe extern "C" fn ptsclose(rq: *mut queue_t, _flag: c_int, _cred: *mut cred_t) -> c_int {
     // SAFETY: called by the simulator's close path with pts's own read queue.
     unsafe {
         if (*rq).q_ptr.is_null() {
-            queue::qprocsoff(rq);
+            link::qprocsoff(rq);
             return 0;
         }
         let p = (*rq).q_ptr as *mut pt_ttys;
@@ -224,7 +250,7 @@ unsafe extern "C" fn ptsclose(rq: *mut queue_t, _flag: c_int, _cred: *mut cred_t
                 break;
             }
             if !(*p).ptm_rdq.is_null() {
-                queue::putnext((*p).ptm_rdq, bp);
+                put::putnext((*p).ptm_rdq, bp);
             } else if mtype(bp) as c_int == M_IOCTL {
                 nak_nodata(wq, bp);
             } else {
@@ -233,16 +259,16 @@ unsafe extern "C" fn ptsclose(rq: *mut queue_t, _flag: c_int, _cred: *mut cred_t
         }
         if !(*p).ptm_rdq.is_null() {
             if !mp.is_null() {
-                queue::putnext((*p).ptm_rdq, mp);
+                put::putnext((*p).ptm_rdq, mp);
             } else {
-                queue::qenable(wr((*p).ptm_rdq));
+                sched::qenable(wr((*p).ptm_rdq));
             }
         } else {
             freemsg_impl(mp);
         }
         exit_read(p);
 
-        queue::qprocsoff(rq);
+        link::qprocsoff(rq);
         (*rq).q_ptr = ptr::null_mut();
         (*wr(rq)).q_ptr = ptr::null_mut();
         ddi::ptms_close(p, (PTSOPEN | PTSTTY) as u32);
@@ -272,48 +298,11 @@ unsafe extern "C" fn ptswput(q: *mut queue_t, mp: *mut mblk_t) -> c_int {
         }
         if t >= QPCTL {
             match t {
-                M_FLUSH => {
-                    let f = (*mp).b_rptr;
-                    let mut done = false;
-                    if *f & FLUSHW as u8 != 0 {
-                        if *f & FLUSHBAND as u8 != 0 {
-                            queue::flushband(q, *f.add(1), FLUSHDATA);
-                        } else {
-                            queue::flushq(q, FLUSHDATA);
-                        }
-                        *f &= !(FLUSHW as u8);
-                        if *f & FLUSHR as u8 == 0 {
-                            *f |= FLUSHR as u8;
-                            if !(*p).ptm_rdq.is_null() {
-                                queue::putnext((*p).ptm_rdq, mp);
-                            } else {
-                                freemsg_impl(mp);
-                            }
-                            done = true;
-                        } else {
-                            let nmp = msg::copyb(mp);
-                            if !nmp.is_null() {
-                                *(*nmp).b_rptr |= FLUSHR as u8;
-                                if !(*p).ptm_rdq.is_null() {
-                                    queue::putnext((*p).ptm_rdq, nmp);
-                                } else {
-                                    freemsg_impl(nmp);
-                                }
-                            }
-                        }
-                    }
-                    if !done {
-                        if *f & FLUSHR as u8 != 0 {
-                            queue::qreply(q, mp);
-                        } else {
-                            freemsg_impl(mp);
-                        }
-                    }
-                }
+                M_FLUSH => ptswput_flush(q, p, mp),
                 M_READ => freemsg_impl(mp),
                 _ => {
                     if !(*p).ptm_rdq.is_null() {
-                        queue::putnext((*p).ptm_rdq, mp);
+                        put::putnext((*p).ptm_rdq, mp);
                     } else {
                         freemsg_impl(mp);
                     }
@@ -322,28 +311,93 @@ unsafe extern "C" fn ptswput(q: *mut queue_t, mp: *mut mblk_t) -> c_int {
             exit_read(p);
             return 0;
         }
-        if t == M_IOCTL && msg::blk_len(mp) >= std::mem::size_of::<iocblk>() {
-            let ioc = (*mp).b_rptr as *mut iocblk;
-            if (*ioc).ioc_cmd == PTSSTTY {
-                if (*p).pt_state as c_int & PTSTTY != 0 {
-                    (*(*mp).b_datap).db_type = M_IOCNAK as u8;
-                    (*ioc).ioc_error = EEXIST;
-                } else {
-                    (*(*mp).b_datap).db_type = M_IOCACK as u8;
-                    mutex_enter(&raw mut (*p).pt_lock);
-                    (*p).pt_state |= PTSTTY as u16;
-                    mutex_exit(&raw mut (*p).pt_lock);
-                    (*ioc).ioc_error = 0;
-                }
-                (*ioc).ioc_count = 0;
-                queue::qreply(q, mp);
-                exit_read(p);
-                return 0;
-            }
+        if t == M_IOCTL
+            && msg::blk_len(mp) >= std::mem::size_of::<iocblk>()
+            && (*((*mp).b_rptr as *mut iocblk)).ioc_cmd == PTSSTTY
+        {
+            ptswput_ptsstty(q, p, mp);
+        } else {
+            queue::putq(q, mp);
         }
-        queue::putq(q, mp);
         exit_read(p);
         0
+    }
+}
+
+/// ptswput's M_FLUSH: FLUSHW flushes pts's write queue and goes to the
+/// manager as FLUSHR (a copy when FLUSHR was set too); FLUSHR is turned
+/// around to the subsidiary's head.
+///
+/// # Safety
+/// `q` must be pts's write queue, `p` its pty entered for reading, `mp` a
+/// live M_FLUSH.
+unsafe fn ptswput_flush(q: *mut queue_t, p: *mut pt_ttys, mp: *mut mblk_t) {
+    // SAFETY: the caller's.
+    unsafe {
+        let f = (*mp).b_rptr;
+        if *f & FLUSHW as u8 != 0 {
+            if *f & FLUSHBAND as u8 != 0 {
+                queue::flushband(q, *f.add(1), FLUSHDATA);
+            } else {
+                queue::flushq(q, FLUSHDATA);
+            }
+            *f &= !(FLUSHW as u8);
+            if *f & FLUSHR as u8 == 0 {
+                *f |= FLUSHR as u8;
+                to_manager(p, mp);
+                return;
+            }
+            let nmp = msg::copyb(mp);
+            if !nmp.is_null() {
+                *(*nmp).b_rptr |= FLUSHR as u8;
+                to_manager(p, nmp);
+            }
+        }
+        if *f & FLUSHR as u8 != 0 {
+            put::qreply(q, mp);
+        } else {
+            freemsg_impl(mp);
+        }
+    }
+}
+
+/// Sends `mp` up the manager's stream, or frees it when the manager has
+/// gone.
+///
+/// # Safety
+/// `p` must be a pty entered for reading, `mp` a live message.
+unsafe fn to_manager(p: *mut pt_ttys, mp: *mut mblk_t) {
+    // SAFETY: the caller's.
+    unsafe {
+        if !(*p).ptm_rdq.is_null() {
+            put::putnext((*p).ptm_rdq, mp);
+        } else {
+            freemsg_impl(mp);
+        }
+    }
+}
+
+/// PTSSTTY from the subsidiary: pts answers it (EEXIST when already set).
+///
+/// # Safety
+/// `q` must be pts's write queue, `p` its pty entered for reading, `mp` a
+/// live M_IOCTL whose first block holds an iocblk.
+unsafe fn ptswput_ptsstty(q: *mut queue_t, p: *mut pt_ttys, mp: *mut mblk_t) {
+    // SAFETY: the caller's.
+    unsafe {
+        let ioc = (*mp).b_rptr as *mut iocblk;
+        if (*p).pt_state as c_int & PTSTTY != 0 {
+            (*(*mp).b_datap).db_type = M_IOCNAK as u8;
+            (*ioc).ioc_error = EEXIST;
+        } else {
+            (*(*mp).b_datap).db_type = M_IOCACK as u8;
+            mutex_enter(&raw mut (*p).pt_lock);
+            (*p).pt_state |= PTSTTY as u16;
+            mutex_exit(&raw mut (*p).pt_lock);
+            (*ioc).ioc_error = 0;
+        }
+        (*ioc).ioc_count = 0;
+        put::qreply(q, mp);
     }
 }
 
@@ -356,7 +410,7 @@ unsafe extern "C" fn ptsrsrv(q: *mut queue_t) -> c_int {
         }
         enter_read(p);
         if !(*p).ptm_rdq.is_null() {
-            queue::qenable(wr((*p).ptm_rdq));
+            sched::qenable(wr((*p).ptm_rdq));
         }
         exit_read(p);
         0
@@ -396,7 +450,7 @@ unsafe extern "C" fn ptswsrv(q: *mut queue_t) -> c_int {
                 queue::putbq(q, mp);
                 break;
             }
-            queue::putnext(ptm_rdq, mp);
+            put::putnext(ptm_rdq, mp);
         }
         exit_read(p);
         0

@@ -8,6 +8,7 @@ use std::sync::{Condvar, Mutex};
 use std::thread::ThreadId;
 
 use ptm::sys::modinfo;
+use ptm_scenario::Driver;
 
 mod loaded;
 pub use loaded::{
@@ -56,6 +57,18 @@ impl Variant {
     /// scenarios where the two deliberately differ.
     pub fn is_c_ptm(&self) -> bool {
         self.name == C_REFERENCE || self.name == C_KOBJ
+    }
+
+    /// This variant as the scenario API names it.
+    pub fn scenario(&self) -> ptm_scenario::Variant {
+        ptm_scenario::Variant {
+            name: self.name,
+            driver: if self.is_c_ptm() {
+                Driver::C
+            } else {
+                Driver::Rust
+            },
+        }
     }
 }
 

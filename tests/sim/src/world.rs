@@ -38,6 +38,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use ptm::sys::*;
+use ptm_scenario::msg::IocIds;
+use ptm_scenario::{Cred, MinorNode, TraceEvent};
 
 use crate::msg::DBox;
 use crate::queue::QPair;
@@ -91,6 +93,9 @@ pub(crate) struct Stream {
     pub dead: bool,
     /// Name of the stream while it has no minor (a failed open).
     pub label: &'static str,
+    /// The driver's open routine has not returned yet: the minor is not
+    /// known (see [`State::name_opened_stream`]).
+    pub opening: bool,
 }
 
 impl Stream {
@@ -111,34 +116,7 @@ impl Stream {
             refs: 0,
             dead: false,
             label,
-        }
-    }
-}
-
-/// A credential handed out as an opaque `cred_t *`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cred {
-    pub uid: u32,
-    pub gid: u32,
-    /// Holds `PRIV_SYS_DEVICES` (what `drv_priv` checks).
-    pub privileged: bool,
-}
-
-impl Cred {
-    /// The superuser: uid 0, gid 0, all privileges.
-    pub const fn root() -> Cred {
-        Cred {
-            uid: 0,
-            gid: 0,
-            privileged: true,
-        }
-    }
-    /// An ordinary user without `PRIV_SYS_DEVICES`.
-    pub const fn user(uid: u32, gid: u32) -> Cred {
-        Cred {
-            uid,
-            gid,
-            privileged: false,
+            opening: false,
         }
     }
 }
@@ -155,50 +133,6 @@ pub(crate) struct ZoneObj {
     /// `(min, last]` above 2^31 are valid there.
     pub eph_min: u32,
     pub eph_last: u32,
-}
-
-/// A recorded `ddi_create_minor_node` call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MinorNode {
-    pub name: String,
-    pub spec_type: i32,
-    pub minor: u32,
-    pub node_type: String,
-    pub flag: i32,
-}
-
-/// A message as a stream head received it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MsgDesc {
-    /// `db_type` of the first block.
-    pub mtype: u8,
-    pub band: u8,
-    /// For data-class messages (M_DATA/M_PROTO/M_PCPROTO) the byte count
-    /// of the whole message; otherwise that of the first block.
-    pub len: usize,
-    /// The bytes (same rule as `len`), or a decoded form for
-    /// M_SETOPTS / M_IOCACK / M_IOCNAK / M_IOCTL, whose other bytes are
-    /// not meaningful.
-    pub bytes: Vec<u8>,
-    /// Decoded detail, e.g. `cmd=0x5001 count=0 rval=0 error=22`.
-    pub detail: String,
-}
-
-/// One line of the trace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TraceEvent {
-    /// A system call made through the [`crate::World`] API and its result.
-    Sys { call: String, result: String },
-    /// A message arriving at a stream head's read put procedure.
-    HeadRecv { stream: StreamId, msg: MsgDesc },
-    /// `zone_rele(NULL)`: a kernel panic on real illumos.
-    NullZoneRele,
-    /// `valid_ephemeral_uid/gid(NULL, id > 2^31)`: a NULL dereference on
-    /// real illumos.
-    NullZoneDeref(&'static str),
-    /// Something worth recording that is not an error (e.g. a close that
-    /// would have waited 15 s for its write queue to drain).
-    Note(String),
 }
 
 #[derive(Default, Clone, Debug)]
@@ -293,6 +227,8 @@ pub(crate) struct State {
 
     pub fds: BTreeMap<i32, FdEntry>,
     pub next_iocid: u32,
+    /// Numbers the ioctl ids the trace shows, in order of appearance.
+    pub ioc_ids: IocIds,
     pub cmn_err: Vec<(i32, String)>,
 }
 
@@ -344,6 +280,7 @@ impl State {
             held_mutexes: HashMap::new(),
             fds: BTreeMap::new(),
             next_iocid: 1,
+            ioc_ids: IocIds::default(),
             cmn_err: Vec::new(),
         }
     }
@@ -368,15 +305,36 @@ impl State {
             .map(|c| c.cred)
     }
 
-    /// Display name of a stream: `M<minor>`, `S<minor>`, or a label.
+    /// Display name of a stream: `M<minor>`, `S<minor>`, or a label; a
+    /// stream whose open is under way is `stream#<id>` until
+    /// [`State::name_opened_stream`].
     pub fn stream_name(&self, id: StreamId) -> String {
         match self.streams.get(id) {
+            Some(s) if s.opening => format!("stream#{id}"),
             Some(s) => match (s.kind, s.minor) {
                 (StreamKind::Manager, Some(m)) => format!("M{m}"),
                 (StreamKind::Subsidiary, Some(m)) => format!("S{m}"),
                 _ => s.label.to_string(),
             },
             None => format!("stream#{id}"),
+        }
+    }
+
+    /// Ends the open of stream `id` (its minor is set, or the open
+    /// failed): the messages its stream head received during the open
+    /// (trace events from `since` on) were recorded under the stream's
+    /// temporary name, and now carry its name (`M<minor>`, `S<minor>`, or
+    /// the label of a failed open), as every later event will.
+    pub fn name_opened_stream(&mut self, id: StreamId, since: usize) {
+        let temporary = self.stream_name(id);
+        self.streams[id].opening = false;
+        let name = self.stream_name(id);
+        for e in self.trace.iter_mut().skip(since) {
+            if let TraceEvent::HeadRecv { stream, .. } = e
+                && *stream == temporary
+            {
+                stream.clone_from(&name);
+            }
         }
     }
 }
@@ -794,4 +752,9 @@ pub(crate) fn trace(ev: TraceEvent) {
             s.trace.push(ev)
         }
     });
+}
+
+/// Records a note in the trace of the current world.
+pub(crate) fn note(s: impl Into<String>) {
+    trace(TraceEvent::Note(s.into()));
 }

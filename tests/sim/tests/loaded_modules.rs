@@ -11,14 +11,13 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-mod common;
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use ptm_scenario::scenarios::common::pair;
 use ptm_sim::ptm_kload::{LoadError, Refusal};
+use ptm_sim::*;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,9 +3,9 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-mod common;
-use common::*;
-use ptm_sim::sys;
+use ptm_sim::{
+    Pty, World, driverops_addr, kernel_symbols, require_c_oracle, rust_driver, sys, variants,
+};
 
 unsafe extern "C" {
     // Exported by the simulator; not in the project header.

@@ -55,7 +55,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ptm_sim::{
-    Errno, FLUSHRW, FLUSHW, Fd, ISPTM, O_NOCTTY, O_NONBLOCK, O_RDWR, TCGETS, UNLKPT, Variant, World,
+    Errno, FLUSHRW, FLUSHW, Fd, ISPTM, O_NOCTTY, O_NONBLOCK, O_RDWR, Pty, TCGETS, UNLKPT, Variant,
+    World,
 };
 
 const REC: usize = 16;

@@ -516,6 +516,11 @@ impl Pty for World {
         observe::set_pty_limit(limit);
     }
 
+    /// The next allocation from illumos's qband cache (allocband) fails.
+    fn fail_next_qband_alloc(&mut self) {
+        kmem::fail_allocation("qband_cache", 0);
+    }
+
     fn trace(&self) -> Vec<TraceEvent> {
         trace::events()
     }

@@ -1,15 +1,15 @@
 //! Close and reopen: hangup of the subsidiary, the zero-length message to
 //! the manager, the persistent write error of a premature manager write,
-//! and the reopen of a hung-up subsidiary.
+//! and the reopen of a hung-up subsidiary; and the module's own life under
+//! modctl: `_fini` refused while a pty is open, and load/unload cycles.
 
-mod common;
-use common::*;
+use super::common::*;
+use crate::*;
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
 
-#[test]
-fn manager_close_hangs_up_the_subsidiary() {
-    scenario("manager close → subsidiary hangup", |w| {
+pub fn manager_close_hangs_up_the_subsidiary(b: &dyn Backend) {
+    scenario(b, "manager close → subsidiary hangup", |w| {
         let (m, s, minor) = pair(w);
         w.write(m, b"buffered").unwrap();
         w.close(m).unwrap();
@@ -32,9 +32,8 @@ fn manager_close_hangs_up_the_subsidiary() {
     });
 }
 
-#[test]
-fn last_subsidiary_close_gives_exactly_one_zero_length_read() {
-    scenario("subsidiary close → one zero-length read", |w| {
+pub fn last_subsidiary_close_gives_exactly_one_zero_length_read(b: &dyn Backend) {
+    scenario(b, "subsidiary close → one zero-length read", |w| {
         let (m, s, minor) = pair_flags(w, NB, O_RDWR);
         w.write(s, b"bye").unwrap();
         w.close(s).unwrap();
@@ -56,9 +55,8 @@ fn last_subsidiary_close_gives_exactly_one_zero_length_read() {
     });
 }
 
-#[test]
-fn blocking_manager_read_after_the_zero_length_read_blocks() {
-    scenario("blocking manager read after EOF marker", |w| {
+pub fn blocking_manager_read_after_the_zero_length_read_blocks(b: &dyn Backend) {
+    scenario(b, "blocking manager read after EOF marker", |w| {
         let (m, s, _) = pair(w);
         w.close(s).unwrap();
         assert_eq!(w.read(m, 10).unwrap(), b"");
@@ -66,9 +64,8 @@ fn blocking_manager_read_after_the_zero_length_read_blocks() {
     });
 }
 
-#[test]
-fn premature_manager_write_sets_a_permanent_write_error() {
-    scenario("premature write → permanent EINVAL", |w| {
+pub fn premature_manager_write_sets_a_permanent_write_error(b: &dyn Backend) {
+    scenario(b, "premature write → permanent EINVAL", |w| {
         let (m, minor) = manager(w);
         w.set_cred(Cred::user(1000, 10));
         // The write that triggers it succeeds.
@@ -92,9 +89,8 @@ fn premature_manager_write_sets_a_permanent_write_error() {
     });
 }
 
-#[test]
-fn premature_multi_chunk_write_sends_an_error_per_chunk() {
-    scenario("premature 1000-byte write", |w| {
+pub fn premature_multi_chunk_write_sends_an_error_per_chunk(b: &dyn Backend) {
+    scenario(b, "premature 1000-byte write", |w| {
         let (m, _) = manager(w);
         // The stream head does not recheck errors between chunks of a tty
         // write: both chunks reach ptm and both become M_ERROR; only the
@@ -109,9 +105,8 @@ fn premature_multi_chunk_write_sends_an_error_per_chunk() {
     });
 }
 
-#[test]
-fn write_after_subsidiary_closed_sets_the_error_too() {
-    scenario("manager write with no subsidiary", |w| {
+pub fn write_after_subsidiary_closed_sets_the_error_too(b: &dyn Backend) {
+    scenario(b, "manager write with no subsidiary", |w| {
         let (m, s, minor) = pair_flags(w, NB, NB);
         w.close(s).unwrap();
         assert_eq!(w.read(m, 10).unwrap(), b"");
@@ -125,9 +120,8 @@ fn write_after_subsidiary_closed_sets_the_error_too() {
     });
 }
 
-#[test]
-fn reopening_a_hung_up_subsidiary_clears_the_hangup() {
-    scenario("reopen after hangup", |w| {
+pub fn reopening_a_hung_up_subsidiary_clears_the_hangup(b: &dyn Backend) {
+    scenario(b, "reopen after hangup", |w| {
         let (m, s, minor) = pair_flags(w, O_RDWR, NB);
         w.close(m).unwrap();
         assert_eq!(w.write(s, b"x"), Err(Errno::EIO));
@@ -145,9 +139,8 @@ fn reopening_a_hung_up_subsidiary_clears_the_hangup() {
     });
 }
 
-#[test]
-fn subsidiary_close_with_queued_ioctl_and_data_after_manager_close() {
-    scenario("pts drains with no manager", |w| {
+pub fn subsidiary_close_with_queued_ioctl_and_data_after_manager_close(b: &dyn Backend) {
+    scenario(b, "pts drains with no manager", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         // Fill the manager head, so the subsidiary's next data is held on
         // pts's write queue.
@@ -160,9 +153,8 @@ fn subsidiary_close_with_queued_ioctl_and_data_after_manager_close() {
     });
 }
 
-#[test]
-fn subsidiary_closes_while_manager_output_is_held() {
-    scenario("manager output stuck after subsidiary close", |w| {
+pub fn subsidiary_closes_while_manager_output_is_held(b: &dyn Backend) {
+    scenario(b, "manager output stuck after subsidiary close", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         assert_eq!(w.write(m, &[2u8; 3000]).unwrap(), 2560);
         w.close(s).unwrap();
@@ -172,4 +164,73 @@ fn subsidiary_closes_while_manager_output_is_held() {
         assert_eq!(w.write(m, b"x"), Err(Errno::EAGAIN));
         assert_eq!(w.read(m, 10).unwrap(), b"");
     });
+}
+
+/// The tests of this module.
+/// modctl: `_fini` is refused (EBUSY) while a pty is open -- the driver
+/// is held, and detach is not even tried -- and accepted once both ends
+/// are closed; the driver is detached then (its minor nodes are gone).
+pub fn fini_is_refused_while_a_pty_is_open_and_accepted_after(b: &dyn Backend) {
+    scenario(b, "_fini busy, then idle", |w| {
+        let (m, s, _) = pair_flags(w, NB, NB);
+        assert_eq!(w.unload(), Err(Errno::EBUSY), "manager and subsidiary open");
+        assert!(w.is_loaded());
+        assert_eq!(w.minor_nodes().len(), 2, "still attached");
+        w.write(s, b"busy").unwrap();
+        assert_eq!(w.read(m, 10).unwrap(), b"busy");
+        w.close(s).unwrap();
+        w.close(m).unwrap();
+        w.unload().expect("no pty open");
+        assert!(!w.is_loaded());
+        assert!(w.minor_nodes().is_empty(), "detached");
+        w.reload().expect("loaded again");
+    });
+}
+
+/// Many load/unload cycles, each with a pty used and closed: the same
+/// first pty every time, nothing left behind by any cycle.
+pub fn many_load_unload_cycles_leave_nothing_behind(b: &dyn Backend) {
+    const CYCLES: usize = 50;
+    scenario(b, "load/unload cycles", |w| {
+        for cycle in 0..CYCLES {
+            let (m, s, minor) = pair_flags(w, NB, NB);
+            assert_eq!(minor, 1, "cycle {cycle}: the first pty again");
+            w.write(m, format!("cycle {cycle}").as_bytes()).unwrap();
+            assert_eq!(w.read(s, 100).unwrap(), format!("cycle {cycle}").as_bytes());
+            w.close(s).unwrap();
+            w.close(m).unwrap();
+            w.unload()
+                .unwrap_or_else(|e| panic!("cycle {cycle}: unload: {e:?}"));
+            assert!(!w.is_loaded());
+            assert!(
+                w.minor_nodes().is_empty(),
+                "cycle {cycle}: minor nodes left"
+            );
+            assert!(w.leaks().is_clean(), "cycle {cycle}: {:?}", w.leaks());
+            assert!(
+                w.anomalies().is_empty(),
+                "cycle {cycle}: {:?}",
+                w.anomalies()
+            );
+            w.reload()
+                .unwrap_or_else(|e| panic!("cycle {cycle}: reload: {e}"));
+        }
+    });
+}
+
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        "lifecycle";
+        fini_is_refused_while_a_pty_is_open_and_accepted_after,
+        many_load_unload_cycles_leave_nothing_behind,
+        manager_close_hangs_up_the_subsidiary,
+        last_subsidiary_close_gives_exactly_one_zero_length_read,
+        blocking_manager_read_after_the_zero_length_read_blocks,
+        premature_manager_write_sets_a_permanent_write_error,
+        premature_multi_chunk_write_sends_an_error_per_chunk,
+        write_after_subsidiary_closed_sets_the_error_too,
+        reopening_a_hung_up_subsidiary_clears_the_hangup,
+        subsidiary_close_with_queued_ioctl_and_data_after_manager_close,
+        subsidiary_closes_while_manager_output_is_held,
+    ]
 }

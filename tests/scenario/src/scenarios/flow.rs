@@ -1,8 +1,8 @@
 //! Flow control both ways, O_NONBLOCK, back-enabling, chunking, zero-length
 //! writes.
 
-mod common;
-use common::*;
+use super::common::*;
+use crate::*;
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
 const QFULL: u32 = 0x8;
@@ -12,9 +12,27 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
-#[test]
-fn manager_to_subsidiary_flow_control_and_backenable() {
-    scenario("manager→subsidiary flow control", |w| {
+/// The lengths of the M_DATA messages stream `head` (`M1`, `S1`) has
+/// received so far, as the trace shows them.
+fn data_lens(w: &dyn Pty, head: &str) -> Vec<String> {
+    let what = format!("{head} head <- M_DATA");
+    w.trace_lines()
+        .iter()
+        .filter(|l| l.contains(&what))
+        .map(|l| {
+            l.split(" len ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+pub fn manager_to_subsidiary_flow_control_and_backenable(b: &dyn Backend) {
+    scenario(b, "manager→subsidiary flow control", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         let data = pattern(10_000);
         // 4 chunks of 512 fill the subsidiary head (hiwat 2048); the 5th
@@ -45,9 +63,8 @@ fn manager_to_subsidiary_flow_control_and_backenable() {
     });
 }
 
-#[test]
-fn subsidiary_to_manager_flow_control_and_backenable() {
-    scenario("subsidiary→manager flow control", |w| {
+pub fn subsidiary_to_manager_flow_control_and_backenable(b: &dyn Backend) {
+    scenario(b, "subsidiary→manager flow control", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         let data = pattern(10_000);
         // pts writes in chunks of 2048: one fills the manager head, one
@@ -69,9 +86,8 @@ fn subsidiary_to_manager_flow_control_and_backenable() {
     });
 }
 
-#[test]
-fn blocking_writer_against_a_full_queue_would_sleep() {
-    scenario("blocking write blocks", |w| {
+pub fn blocking_writer_against_a_full_queue_would_sleep(b: &dyn Backend) {
+    scenario(b, "blocking write blocks", |w| {
         let (m, _s, _) = pair_flags(w, O_RDWR, NB);
         assert_eq!(w.write(m, &pattern(2560)).unwrap(), 2560);
         assert_eq!(w.write(m, b"z"), Err(Errno::BLOCKED));
@@ -83,51 +99,29 @@ fn blocking_writer_against_a_full_queue_would_sleep() {
     });
 }
 
-#[test]
-fn writes_are_chunked_by_maxpsz() {
-    scenario("write chunking", |w| {
+pub fn writes_are_chunked_by_maxpsz(b: &dyn Backend) {
+    scenario(b, "write chunking", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write(m, &pattern(1300)).unwrap();
-        let t = w.trace_lines();
-        let lens: Vec<_> = t
-            .iter()
-            .filter(|l| l.contains("S1 head <- M_DATA"))
-            .map(|l| {
-                l.split(" len ")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        assert_eq!(lens, ["512", "512", "276"], "ptm's maxpsz is 512");
+        assert_eq!(
+            data_lens(w, "S1"),
+            ["512", "512", "276"],
+            "ptm's maxpsz is 512"
+        );
         w.write(s, &pattern(3000)).unwrap();
-        let t = w.trace_lines();
-        let lens: Vec<_> = t
-            .iter()
-            .filter(|l| l.contains("M1 head <- M_DATA"))
-            .map(|l| {
-                l.split(" len ")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        assert_eq!(lens, ["2048"], "pts's maxpsz is 2048; the rest is held");
+        assert_eq!(
+            data_lens(w, "M1"),
+            ["2048"],
+            "pts's maxpsz is 2048; the rest is held"
+        );
         assert_eq!(w.read(m, 5000).unwrap().len(), 2048);
         assert_eq!(w.read(m, 5000).unwrap().len(), 952);
         assert_eq!(drain(w, s, 4096, 10_000), pattern(1300));
     });
 }
 
-#[test]
-fn zero_length_writes_give_one_zero_length_read() {
-    scenario("zero-length writes", |w| {
+pub fn zero_length_writes_give_one_zero_length_read(b: &dyn Backend) {
+    scenario(b, "zero-length writes", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         assert_eq!(w.write(m, b"").unwrap(), 0);
         assert_eq!(w.read(s, 10).unwrap(), b"");
@@ -145,9 +139,8 @@ fn zero_length_writes_give_one_zero_length_read() {
     });
 }
 
-#[test]
-fn zero_length_messages_count_as_blocks_for_flow_control() {
-    scenario("zero-length flow control", |w| {
+pub fn zero_length_messages_count_as_blocks_for_flow_control(b: &dyn Backend) {
+    scenario(b, "zero-length flow control", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         // Each zero-length message weighs one block against hiwat (2048 at
         // the subsidiary head, 512 on ptm's write queue).
@@ -166,9 +159,8 @@ fn zero_length_messages_count_as_blocks_for_flow_control() {
     });
 }
 
-#[test]
-fn banded_data_flows_and_is_flow_controlled_per_band() {
-    scenario("banded data", |w| {
+pub fn banded_data_flows_and_is_flow_controlled_per_band(b: &dyn Backend) {
+    scenario(b, "banded data", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write_band(m, 2, b"urgent").unwrap();
         w.write(m, b"normal").unwrap();
@@ -187,4 +179,18 @@ fn banded_data_flows_and_is_flow_controlled_per_band() {
             "putpmsg > maxpsz"
         );
     });
+}
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        "flow";
+        manager_to_subsidiary_flow_control_and_backenable,
+        subsidiary_to_manager_flow_control_and_backenable,
+        blocking_writer_against_a_full_queue_would_sleep,
+        writes_are_chunked_by_maxpsz,
+        zero_length_writes_give_one_zero_length_read,
+        zero_length_messages_count_as_blocks_for_flow_control,
+        banded_data_flows_and_is_flow_controlled_per_band,
+    ]
 }

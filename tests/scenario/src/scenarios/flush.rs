@@ -1,21 +1,20 @@
 //! M_FLUSH translation between the two sides (FLUSHR ↔ FLUSHW), the stream
 //! heads' loop-back, FLUSHBAND, and the pts FLUSHRW copy.
 
-mod common;
-use common::*;
+use super::common::*;
+use crate::*;
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
 
-fn heads(w: &World, what: &str) -> Vec<String> {
+fn heads(w: &dyn Pty, what: &str) -> Vec<String> {
     w.trace_lines()
         .into_iter()
         .filter(|l| l.contains(what))
         .collect()
 }
 
-#[test]
-fn manager_flushr_flushes_data_from_the_subsidiary() {
-    scenario("manager I_FLUSH FLUSHR", |w| {
+pub fn manager_flushr_flushes_data_from_the_subsidiary(b: &dyn Backend) {
+    scenario(b, "manager I_FLUSH FLUSHR", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write(s, b"stale").unwrap();
         w.write(m, b"keep").unwrap();
@@ -39,9 +38,8 @@ fn manager_flushr_flushes_data_from_the_subsidiary() {
     });
 }
 
-#[test]
-fn manager_flushw_flushes_the_subsidiary_read_side() {
-    scenario("manager I_FLUSH FLUSHW", |w| {
+pub fn manager_flushw_flushes_the_subsidiary_read_side(b: &dyn Backend) {
+    scenario(b, "manager I_FLUSH FLUSHW", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write(m, b"pending").unwrap();
         w.write(s, b"keep").unwrap();
@@ -59,9 +57,8 @@ fn manager_flushw_flushes_the_subsidiary_read_side() {
     });
 }
 
-#[test]
-fn manager_flushrw_flushes_both() {
-    scenario("manager I_FLUSH FLUSHRW", |w| {
+pub fn manager_flushrw_flushes_both(b: &dyn Backend) {
+    scenario(b, "manager I_FLUSH FLUSHRW", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write(m, b"a").unwrap();
         w.write(s, b"b").unwrap();
@@ -71,9 +68,8 @@ fn manager_flushrw_flushes_both() {
     });
 }
 
-#[test]
-fn subsidiary_flushes_are_translated_by_pts() {
-    scenario("subsidiary I_FLUSH", |w| {
+pub fn subsidiary_flushes_are_translated_by_pts(b: &dyn Backend) {
+    scenario(b, "subsidiary I_FLUSH", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         // FLUSHR: turned around by pts, flushes only the subsidiary's input.
         w.write(m, b"in").unwrap();
@@ -97,9 +93,8 @@ fn subsidiary_flushes_are_translated_by_pts() {
     });
 }
 
-#[test]
-fn manager_flush_without_a_subsidiary_is_dropped() {
-    scenario("manager FLUSHR with no subsidiary", |w| {
+pub fn manager_flush_without_a_subsidiary_is_dropped(b: &dyn Backend) {
+    scenario(b, "manager FLUSHR with no subsidiary", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write(s, b"last words").unwrap();
         w.close(s).unwrap();
@@ -110,9 +105,8 @@ fn manager_flush_without_a_subsidiary_is_dropped() {
     });
 }
 
-#[test]
-fn locked_manager_flush_is_dropped() {
-    scenario("manager flush while locked", |w| {
+pub fn locked_manager_flush_is_dropped(b: &dyn Backend) {
+    scenario(b, "manager flush while locked", |w| {
         let (m, _) = manager(w);
         w.flush(m, FLUSHRW).unwrap();
         assert!(heads(w, "M_FLUSH").is_empty());
@@ -124,9 +118,8 @@ fn locked_manager_flush_is_dropped() {
     });
 }
 
-#[test]
-fn flushband_reaches_the_other_side_with_its_band() {
-    scenario("FLUSHBAND", |w| {
+pub fn flushband_reaches_the_other_side_with_its_band(b: &dyn Backend) {
+    scenario(b, "FLUSHBAND", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         w.write_band(s, 1, b"band1").unwrap();
         w.write(s, b"band0").unwrap();
@@ -152,9 +145,8 @@ fn flushband_reaches_the_other_side_with_its_band() {
     });
 }
 
-#[test]
-fn flushband_zero_on_queued_manager_output() {
-    scenario("FLUSHBAND 0 on ptm's write queue", |w| {
+pub fn flushband_zero_on_queued_manager_output(b: &dyn Backend) {
+    scenario(b, "FLUSHBAND 0 on ptm's write queue", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         // Fill the subsidiary head so band-0 output is held on ptm's queue.
         assert_eq!(w.write(m, &[b'z'; 2048]).unwrap(), 2048);
@@ -171,4 +163,19 @@ fn flushband_zero_on_queued_manager_output() {
         assert_eq!(w.head_read_queue(s).unwrap().messages, vec![(0, 3, 5)]);
         assert_eq!(w.read(s, 100).unwrap(), b"band3");
     });
+}
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        "flush";
+        manager_flushr_flushes_data_from_the_subsidiary,
+        manager_flushw_flushes_the_subsidiary_read_side,
+        manager_flushrw_flushes_both,
+        subsidiary_flushes_are_translated_by_pts,
+        manager_flush_without_a_subsidiary_is_dropped,
+        locked_manager_flush_is_dropped,
+        flushband_reaches_the_other_side_with_its_band,
+        flushband_zero_on_queued_manager_output,
+    ]
 }

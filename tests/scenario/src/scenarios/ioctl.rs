@@ -1,14 +1,13 @@
 //! Every ioctl ptm handles, accepted and refused, plus forwarding of
 //! unknown ones, and the OWNERPT-on-a-vanished-zone divergence.
 
-mod common;
-use common::*;
+use super::common::*;
+use crate::*;
 
 const NB: i32 = O_RDWR | O_NONBLOCK;
 
-#[test]
-fn isptm_on_manager_and_subsidiary() {
-    scenario("ISPTM", |w| {
+pub fn isptm_on_manager_and_subsidiary(b: &dyn Backend) {
+    scenario(b, "ISPTM", |w| {
         let (m, s, _) = pair(w);
         let r = w.ioctl(m, ISPTM, &[]).unwrap();
         assert_eq!(
@@ -24,9 +23,8 @@ fn isptm_on_manager_and_subsidiary() {
     });
 }
 
-#[test]
-fn ptsstty_from_manager_and_subsidiary() {
-    scenario("PTSSTTY", |w| {
+pub fn ptsstty_from_manager_and_subsidiary(b: &dyn Backend) {
+    scenario(b, "PTSSTTY", |w| {
         let (m, minor) = manager(w);
         w.ioctl(m, PTSSTTY, &[]).unwrap();
         assert_eq!(w.pt_state(minor), Some(0x3 | 0x8));
@@ -45,9 +43,8 @@ fn ptsstty_from_manager_and_subsidiary() {
     });
 }
 
-#[test]
-fn zonept_privileged_unprivileged_short_and_range() {
-    scenario("ZONEPT", |w| {
+pub fn zonept_privileged_unprivileged_short_and_range(b: &dyn Backend) {
+    scenario(b, "ZONEPT", |w| {
         let (m, minor) = manager(w);
         w.set_cred(Cred::user(1000, 10));
         assert_eq!(w.ioctl(m, ZONEPT, &zone(5)), Err(Errno::EPERM));
@@ -76,9 +73,8 @@ fn zonept_privileged_unprivileged_short_and_range() {
     });
 }
 
-#[test]
-fn ownerpt_valid_invalid_and_short() {
-    scenario("OWNERPT", |w| {
+pub fn ownerpt_valid_invalid_and_short(b: &dyn Backend) {
+    scenario(b, "OWNERPT", |w| {
         let (m, minor) = manager(w);
         // No privilege check: an ordinary user may set the owner.
         w.set_cred(Cred::user(1000, 10));
@@ -109,9 +105,8 @@ fn ownerpt_valid_invalid_and_short() {
     });
 }
 
-#[test]
-fn ownerpt_uses_the_ptys_zone_ephemeral_range() {
-    scenario("OWNERPT ephemeral ids", |w| {
+pub fn ownerpt_uses_the_ptys_zone_ephemeral_range(b: &dyn Backend) {
+    scenario(b, "OWNERPT ephemeral ids", |w| {
         w.add_zone(3, Some((0x9000_0000, 0x9000_00ff)));
         let (m, minor) = manager(w);
         assert_eq!(
@@ -124,9 +119,8 @@ fn ownerpt_uses_the_ptys_zone_ephemeral_range() {
     });
 }
 
-#[test]
-fn grantpt_sets_owner_to_caller_and_tty_group() {
-    scenario("grantpt", |w| {
+pub fn grantpt_sets_owner_to_caller_and_tty_group(b: &dyn Backend) {
+    scenario(b, "grantpt", |w| {
         w.set_cred(Cred::user(501, 20));
         let (m, minor) = manager(w);
         // Before grantpt the node belongs to root: the user cannot open it.
@@ -140,9 +134,8 @@ fn grantpt_sets_owner_to_caller_and_tty_group() {
     });
 }
 
-#[test]
-fn unknown_ioctls_are_forwarded_or_nakked() {
-    scenario("unknown ioctls", |w| {
+pub fn unknown_ioctls_are_forwarded_or_nakked(b: &dyn Backend) {
+    scenario(b, "unknown ioctls", |w| {
         let (m, minor) = manager(w);
         // Locked: NAKed by ptm.
         assert_eq!(w.ioctl(m, 0x1234, b"data"), Err(Errno::EINVAL));
@@ -171,9 +164,8 @@ fn unknown_ioctls_are_forwarded_or_nakked() {
     });
 }
 
-#[test]
-fn forwarded_ioctl_is_flow_controlled_like_data() {
-    scenario("ioctl behind held data", |w| {
+pub fn forwarded_ioctl_is_flow_controlled_like_data(b: &dyn Backend) {
+    scenario(b, "ioctl behind held data", |w| {
         let (m, s, _) = pair_flags(w, NB, NB);
         assert_eq!(w.write(m, &[0u8; 2560]).unwrap(), 2560);
         // The ioctl queues behind the held data on ptm's write queue and
@@ -187,20 +179,19 @@ fn forwarded_ioctl_is_flow_controlled_like_data() {
     });
 }
 
-#[test]
-fn ownerpt_on_a_vanished_zone() {
+pub fn ownerpt_on_a_vanished_zone(b: &dyn Backend) {
     // ZONEPT accepts a zone that does not exist (or has halted); a later
     // OWNERPT then gets NULL from zone_find_by_id. The C ptm passes it to
     // zone_rele (a panic on illumos; the simulator reports the event). The
     // Rust ptm refuses with EINVAL (a deliberate fix).
-    require_c_oracle("OWNERPT on a vanished zone, C half");
-    scenario_each("OWNERPT on a vanished zone", |w| {
+    require_c_oracle(b, "OWNERPT on a vanished zone, C half");
+    scenario_each(b, "OWNERPT on a vanished zone", |w| {
         w.add_zone(7, None);
         let (m, minor) = manager(w);
         w.ioctl(m, ZONEPT, &zone(7)).unwrap();
         w.remove_zone(7);
         let r = w.ioctl(m, OWNERPT, &own(1, 1));
-        if is_c(w) {
+        if w.variant().is_c_ptm() {
             assert_eq!(r.unwrap().rval, 0, "C ptm ACKs after zone_rele(NULL)");
             assert_eq!(w.null_zone_reles(), 1);
             assert_eq!(w.pt_owner(minor), Some((7, 1, 1)));
@@ -230,4 +221,20 @@ fn ownerpt_on_a_vanished_zone() {
         w.add_zone(7, None);
         w.ioctl(m, OWNERPT, &own(2, 2)).unwrap();
     });
+}
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        "ioctl";
+        isptm_on_manager_and_subsidiary,
+        ptsstty_from_manager_and_subsidiary,
+        zonept_privileged_unprivileged_short_and_range,
+        ownerpt_valid_invalid_and_short,
+        ownerpt_uses_the_ptys_zone_ephemeral_range,
+        grantpt_sets_owner_to_caller_and_tty_group,
+        unknown_ioctls_are_forwarded_or_nakked,
+        forwarded_ioctl_is_flow_controlled_like_data,
+        ownerpt_on_a_vanished_zone,
+    ]
 }

@@ -2,20 +2,19 @@
 //! originals are Linux-only or need a real illumos; only their assertions
 //! are ported, not their code).
 
-mod common;
-use common::*;
+use crate::*;
 
 /// LTP `common.h` `open_master()` + `open_slave()`: grantpt, unlockpt,
 /// ptsname; the subsidiary node is owned by the caller with mode
 /// `S_IFCHR | 0620`.
-fn ltp_open_master(w: &mut World) -> Fd {
+fn ltp_open_master(w: &mut dyn Pty) -> Fd {
     let m = w.open_manager(O_RDWR).expect("open /dev/ptmx");
     w.grantpt(m).expect("grantpt");
     w.unlockpt(m).expect("unlockpt");
     m
 }
 
-fn ltp_open_slave(w: &mut World, m: Fd) -> Fd {
+fn ltp_open_slave(w: &mut dyn Pty, m: Fd) -> Fd {
     let name = w.ptsname(m).expect("ptsname");
     let minor: u32 = name.strip_prefix("/dev/pts/").unwrap().parse().unwrap();
     let st = w.pts_node(minor).expect("stat");
@@ -24,12 +23,11 @@ fn ltp_open_slave(w: &mut World, m: Fd) -> Fd {
     w.open_subsidiary(minor, O_RDWR).expect("open slave")
 }
 
-#[test]
-fn ltp_pty01_locking_data_and_invalid_ioctls() {
+pub fn ltp_pty01_locking_data_and_invalid_ioctls(b: &dyn Backend) {
     // LTP pty01 (test1, test3): the subsidiary is locked until unlockpt;
     // data both ways; TIOCGWINSZ fails on both raw sides and on a manager
     // without a subsidiary.
-    scenario("LTP pty01", |w| {
+    scenario(b, "LTP pty01", |w| {
         w.set_cred(Cred::user(1000, 100));
         let m = w.open_manager(O_RDWR).unwrap();
         let name = w.ptsname(m).unwrap();
@@ -59,10 +57,9 @@ fn ltp_pty01_locking_data_and_invalid_ioctls() {
     });
 }
 
-#[test]
-fn ltp_pty01_many_ptys() {
+pub fn ltp_pty01_many_ptys(b: &dyn Backend) {
     // LTP pty01 test5: 15 processes each open /dev/ptmx, grantpt, ptsname.
-    scenario("LTP pty01 test5", |w| {
+    scenario(b, "LTP pty01 test5", |w| {
         let mut names = Vec::new();
         for _ in 0..15 {
             let m = w.open_manager(O_RDWR).unwrap();
@@ -75,11 +72,10 @@ fn ltp_pty01_many_ptys() {
     });
 }
 
-#[test]
-fn ltp_pty08_subsidiary_after_manager_close() {
+pub fn ltp_pty08_subsidiary_after_manager_close(b: &dyn Backend) {
     // LTP pty08: after the master is closed, read(slave) == 0 and
     // write(slave) fails with EIO.
-    scenario("LTP pty08", |w| {
+    scenario(b, "LTP pty08", |w| {
         let m = ltp_open_master(w);
         let s = ltp_open_slave(w, m);
         w.close(m).unwrap();
@@ -89,11 +85,10 @@ fn ltp_pty08_subsidiary_after_manager_close() {
     });
 }
 
-#[test]
-fn ltp_pty09_subsidiary_opened_many_times() {
+pub fn ltp_pty09_subsidiary_opened_many_times(b: &dyn Backend) {
     // LTP pty09: the slave can be opened as many times as there are free
     // descriptors (here 200), all at once, then closed.
-    scenario("LTP pty09", |w| {
+    scenario(b, "LTP pty09", |w| {
         let m = ltp_open_master(w);
         let fds: Vec<Fd> = (0..200).map(|_| ltp_open_slave(w, m)).collect();
         for fd in fds {
@@ -108,10 +103,9 @@ fn ltp_pty09_subsidiary_opened_many_times() {
     });
 }
 
-#[test]
-fn ltp_ptem04_subsidiary_opened_ten_times() {
+pub fn ltp_ptem04_subsidiary_opened_ten_times(b: &dyn Backend) {
     // LTP ptem04: open the slave 10 times.
-    scenario("LTP ptem04", |w| {
+    scenario(b, "LTP ptem04", |w| {
         let m = ltp_open_master(w);
         let fds: Vec<Fd> = (0..10).map(|_| ltp_open_slave(w, m)).collect();
         assert!(fds.windows(2).all(|p| p[0] != p[1]));
@@ -121,10 +115,9 @@ fn ltp_ptem04_subsidiary_opened_ten_times() {
     });
 }
 
-#[test]
-fn ltp_ptem05_ten_managers_each_with_a_subsidiary() {
+pub fn ltp_ptem05_ten_managers_each_with_a_subsidiary(b: &dyn Backend) {
     // LTP ptem05: 10 masters, each with a slave.
-    scenario("LTP ptem05", |w| {
+    scenario(b, "LTP ptem05", |w| {
         let ms: Vec<Fd> = (0..10).map(|_| ltp_open_master(w)).collect();
         let ss: Vec<Fd> = ms.iter().map(|&m| ltp_open_slave(w, m)).collect();
         // Each pair is its own: data does not cross.
@@ -138,12 +131,11 @@ fn ltp_ptem05_ten_managers_each_with_a_subsidiary() {
     });
 }
 
-#[test]
-fn illumos_libc_ptsname_checks() {
+pub fn illumos_libc_ptsname_checks(b: &dyn Backend) {
     // illumos libc-tests ptsname.c: two managers get different names; the
     // name is /dev/pts/<minor>; ptsname and ptsname_r agree; ERANGE for
     // short buffers; EBADF for a bad descriptor; a non-manager fails.
-    scenario("illumos libc-tests ptsname", |w| {
+    scenario(b, "illumos libc-tests ptsname", |w| {
         let a = w.open_manager(O_RDWR | O_NOCTTY).unwrap();
         let b = w.open_manager(O_RDWR | O_NOCTTY).unwrap();
         let na = w.ptsname(a).unwrap();
@@ -169,4 +161,18 @@ fn illumos_libc_ptsname_checks() {
             "a subsidiary is not a manager"
         );
     });
+}
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        "ported";
+        ltp_pty01_locking_data_and_invalid_ioctls,
+        ltp_pty01_many_ptys,
+        ltp_pty08_subsidiary_after_manager_close,
+        ltp_pty09_subsidiary_opened_many_times,
+        ltp_ptem04_subsidiary_opened_ten_times,
+        ltp_ptem05_ten_managers_each_with_a_subsidiary,
+        illumos_libc_ptsname_checks,
+    ]
 }

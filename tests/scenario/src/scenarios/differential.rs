@@ -1,12 +1,12 @@
-//! Differential property tests: random op sequences ([`ptm_sim::ops`]) run
-//! against the C oracle and every other driver variant; the traces must be
-//! equal (with the one documented difference handled as
-//! `ptm_sim::ops::compare` describes).
+//! Differential property tests: random op sequences ([`crate::ops`]) run
+//! against the C oracle and every other driver variant of a backend; the
+//! traces must be equal (with the one documented difference handled as
+//! [`ops::compare`] describes).
 //!
 //! * Deterministic: every property draws from a ChaCha RNG seeded from
-//!   `PTM_DIFF_SEED` (default [`DEFAULT_SEED`]) plus the property's number;
-//!   the seed is printed (run with `--nocapture` to see it on success) and
-//!   is part of every failure message.
+//!   `PTM_DIFF_SEED` (default `DEFAULT_SEED`) plus the property's number;
+//!   the seed is printed (the test harness does not capture output) and is
+//!   part of every failure message.
 //! * `PROPTEST_CASES=N` sets the number of cases of *each* property (the
 //!   default adds up to 10,000+ sequences per `cargo test`, about a minute on
 //!   two cores; see each property's default below).
@@ -14,18 +14,19 @@
 //!   sequence, printed one op per line with the seed and both traces.
 //! * Without `PTM_REFERENCE_C` the differential properties print
 //!   `SKIPPED: PTM_REFERENCE_C not set (differential)` and pass; the
-//!   Rust-only property (no leaks, no anomalies, deterministic) still runs.
+//!   Rust-only property (no leaks, no anomalies, deterministic) still runs,
+//!   on the backend's first Rust variant.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::ops::{
+    self, FdRef, OP_BYTES, Op, OwnerArg, RunConfig, ZONES, ZoneArg, ZoneGone, show_ops,
+};
+use crate::{Backend, Cred, Driver, Test};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-use ptm_sim::ops::{
-    self, FdRef, OP_BYTES, Op, OwnerArg, RunConfig, ZONES, ZoneArg, ZoneGone, show_ops,
-};
-use ptm_sim::{Cred, c_reference, rust_driver, variants};
 
 /// The default seed ("ptm diff" in ASCII).
 const DEFAULT_SEED: u64 = 0x7074_6d20_6469_6666;
@@ -95,9 +96,19 @@ fn some_ops(range: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Op>> {
     .prop_map(|v| v.into_iter().flatten().map(Op::from_bytes).collect())
 }
 
+/// How to run property `name` again with `seed` and `cases` on backend
+/// `b`.
+fn reproduce(b: &dyn Backend, name: &str, seed: u64, cases: u32) -> String {
+    format!(
+        "PTM_DIFF_SEED={seed:#x} PROPTEST_CASES={cases}, test differential::{name} in the {} world",
+        b.name()
+    )
+}
+
 /// Runs property `prop` (number `n`): `check` on each generated sequence;
 /// on failure prints the seed and the shrunk sequence and panics.
 fn property<S: Strategy<Value = Vec<Op>>>(
+    b: &dyn Backend,
     name: &str,
     n: u64,
     default_cases: u32,
@@ -107,9 +118,8 @@ fn property<S: Strategy<Value = Vec<Op>>>(
     let seed = seed();
     let cases = cases(default_cases);
     println!(
-        "differential {name}: seed {seed:#x}, {cases} cases \
-         (reproduce: PTM_DIFF_SEED={seed:#x} PROPTEST_CASES={cases} \
-         cargo test -p ptm-sim --test differential {name})"
+        "differential {name}: seed {seed:#x}, {cases} cases (reproduce: {})",
+        reproduce(b, name, seed, cases)
     );
     let start = Instant::now();
     let mut r = runner(seed, n, cases);
@@ -122,8 +132,8 @@ fn property<S: Strategy<Value = Vec<Op>>>(
         Err(TestError::Fail(reason, ops)) => {
             let msg = format!(
                 "differential {name} FAILED (seed {seed:#x}, property {n}; reproduce with \
-                 PTM_DIFF_SEED={seed:#x} PROPTEST_CASES={cases} cargo test -p ptm-sim \
-                 --test differential {name})\nminimal failing sequence ({} ops):\n{}\n{reason}",
+                 {})\nminimal failing sequence ({} ops):\n{}\n{reason}",
+                reproduce(b, name, seed, cases),
                 ops.len(),
                 show_ops(&ops)
             );
@@ -134,57 +144,57 @@ fn property<S: Strategy<Value = Vec<Op>>>(
     }
 }
 
-fn oracle_or_skip() -> bool {
-    if c_reference().is_none() {
+fn oracle_or_skip(b: &dyn Backend) -> bool {
+    let vs = b.variants();
+    if !vs.first().is_some_and(|v| v.is_c_ptm()) {
         println!("SKIPPED: PTM_REFERENCE_C not set (differential)");
         return false;
     }
-    let names: Vec<&str> = variants().iter().map(|v| v.name).collect();
-    println!("differential: variants {names:?}, the first is the oracle");
+    let names: Vec<&str> = vs.iter().map(|v| v.name).collect();
+    println!(
+        "differential: {} world, variants {names:?}, the first is the oracle",
+        b.name()
+    );
     true
 }
 
-fn general(name: &str, n: u64, default_cases: u32, min_ops: usize, max_ops: usize) {
-    if !oracle_or_skip() {
+fn general(b: &dyn Backend, name: &str, n: u64, default_cases: u32, min: usize, max: usize) {
+    if !oracle_or_skip(b) {
         return;
     }
-    property(name, n, default_cases, op_seq(min_ops, max_ops), |ops| {
-        ops::differential(ops, RunConfig::default()).map(|_| ())
+    property(b, name, n, default_cases, op_seq(min, max), |ops| {
+        ops::differential(b, ops, RunConfig::default()).map(|_| ())
     });
 }
 
 // The general properties: every op kind, zone removal included (an OWNERPT
 // on a pty whose zone is gone is skipped by the interpreter, see
-// `ptm_sim::ops`). Split by sequence length so cargo runs them in parallel.
+// `crate::ops`). Split by sequence length so they run in parallel.
 // By default these three run 18,000 sequences, the two below 1,500 more
 // (about 30 s on two cores with four variants).
 
-#[test]
-fn short_sequences() {
-    general("short_sequences", 1, 10_000, 1, 12);
+pub fn short_sequences(b: &dyn Backend) {
+    general(b, "short_sequences", 1, 10_000, 1, 12);
 }
 
-#[test]
-fn medium_sequences() {
-    general("medium_sequences", 2, 5_000, 8, 32);
+pub fn medium_sequences(b: &dyn Backend) {
+    general(b, "medium_sequences", 2, 5_000, 8, 32);
 }
 
-#[test]
-fn long_sequences() {
-    general("long_sequences", 3, 3_000, 24, 64);
+pub fn long_sequences(b: &dyn Backend) {
+    general(b, "long_sequences", 3, 3_000, 24, 64);
 }
 
 /// The deliberate difference itself: a random prefix, then a pty moved into
 /// a zone that is then halted, random ops that keep that pty open, and an
 /// OWNERPT (or grantpt) on it. The C oracle must show `zone_rele(NULL)`,
 /// the others that or the Rust EINVAL; everything before it must be equal.
-#[test]
-fn ownerpt_on_a_vanished_zone() {
-    if !oracle_or_skip() {
+pub fn ownerpt_on_a_vanished_zone(b: &dyn Backend) {
+    if !oracle_or_skip(b) {
         return;
     }
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    static HITS: AtomicUsize = AtomicUsize::new(0);
+    let runs = AtomicUsize::new(0);
+    let hits = AtomicUsize::new(0);
     let strategy = (
         some_ops(0..12),
         0..ZONES.len(),
@@ -233,15 +243,15 @@ fn ownerpt_on_a_vanished_zone() {
     let cfg = RunConfig {
         zone_gone: ZoneGone::RunAndStop,
     };
-    property("ownerpt_on_a_vanished_zone", 4, 1_000, strategy, |ops| {
-        let oracle = ops::differential(ops, cfg)?;
-        RUNS.fetch_add(1, Ordering::Relaxed);
+    property(b, "ownerpt_on_a_vanished_zone", 4, 1_000, strategy, |ops| {
+        let oracle = ops::differential(b, ops, cfg)?;
+        runs.fetch_add(1, Ordering::Relaxed);
         if oracle.divergence.is_some() {
-            HITS.fetch_add(1, Ordering::Relaxed);
+            hits.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     });
-    let (runs, hits) = (RUNS.load(Ordering::Relaxed), HITS.load(Ordering::Relaxed));
+    let (runs, hits) = (runs.load(Ordering::Relaxed), hits.load(Ordering::Relaxed));
     println!(
         "ownerpt_on_a_vanished_zone: the difference was reached in {hits} of {runs} sequences"
     );
@@ -258,20 +268,24 @@ fn ownerpt_on_a_vanished_zone() {
 /// (illumos `ptms_close` ASSERTs `pt_state == 0` on DEBUG kernels).
 const SHARED_WITH_C: &[&str] = &["with pt_state still set"];
 
-/// Without the oracle too: the Rust driver alone leaks nothing, records no
-/// anomaly (but those of `SHARED_WITH_C`) and is deterministic (the same
-/// sequence twice gives the same trace).
-#[test]
-fn rust_driver_alone_is_clean_and_deterministic() {
-    let v = rust_driver().expect("the Rust driver is always built");
+/// Without the oracle too: the Rust driver alone (the backend's first Rust
+/// variant) leaks nothing, records no anomaly (but those of
+/// `SHARED_WITH_C`) and is deterministic (the same sequence twice gives
+/// the same trace).
+pub fn rust_driver_alone_is_clean_and_deterministic(b: &dyn Backend) {
+    let Some(v) = b.variants().into_iter().find(|v| v.driver == Driver::Rust) else {
+        println!("SKIPPED: no Rust variant in the {} world", b.name());
+        return;
+    };
     property(
+        b,
         "rust_driver_alone_is_clean_and_deterministic",
         5,
         500,
         op_seq(1, 48),
         |ops| {
             let cfg = RunConfig::default();
-            let a = ops::run_variant(v, ops, cfg);
+            let a = ops::run_variant(b, v, ops, cfg);
             let own = a
                 .anomalies
                 .iter()
@@ -291,8 +305,20 @@ fn rust_driver_alone_is_clean_and_deterministic() {
                     a.text()
                 ));
             }
-            let b = ops::run_variant(v, ops, cfg);
+            let b = ops::run_variant(b, v, ops, cfg);
             ops::compare(&a, &b).map_err(|e| format!("not deterministic: {e}"))
         },
     );
+}
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    named_tests![
+        "differential";
+        short_sequences,
+        medium_sequences,
+        long_sequences,
+        ownerpt_on_a_vanished_zone,
+        rust_driver_alone_is_clean_and_deterministic,
+    ]
 }
