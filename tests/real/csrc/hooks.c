@@ -18,24 +18,90 @@
 #include "kp.h"
 
 /*
- * allocb: stream.c's definition is renamed kp_illumos_allocb when the
- * kernel is built (stream.c's own calls, e.g. from copyb and mkiocb, go
- * straight to it), so that every other caller -- the drivers, pts, the
- * stream head, the modules -- comes through here, where the world counts
- * the call and may make it fail.
+ * allocb: stream.c's definition is weak in the sealed kernel (its code
+ * keeps the name kp_illumos_allocb), so every call reaches this one --
+ * the drivers', pts's, the modules', and stream.c's own (putnextctl,
+ * copyb, msgpullup, ...) -- where the world may count the call and make it
+ * fail. The world is given the frame, to tell from the callers whether the
+ * allocation is a driver's or the stream head's own (not counted).
  */
 extern mblk_t *kp_illumos_allocb(size_t, uint_t);
-extern int kp_allocb_call(void);
+extern int kp_allocb_call(const void *frame);
 
 mblk_t *
 allocb(size_t size, uint_t pri)
 {
-	if (kp_allocb_call())
+	if (kp_allocb_call(__builtin_frame_address(0)))
 		return (NULL);
 	return (kp_illumos_allocb(size, pri));
 }
 
-/* A message of `type` in `band` with `len` bytes of data, not counted. */
+/*
+ * An M_IOCTL for cmd as the stream head makes one (strdoioctl): a block
+ * with room for any ioctl message, the caller's credential (not held: the
+ * caller outlives the ioctl), the next ioctl id, `count` bytes of payload
+ * to follow in b_cont. Not counted as an allocb call.
+ */
+mblk_t *
+kp_mkioctl(int cmd, cred_t *cr, size_t count)
+{
+	mblk_t *mp = kp_illumos_allocb(sizeof (union ioctypes), BPRI_HI);
+	struct iocblk *ioc;
+
+	if (mp == NULL)
+		return (NULL);
+	bzero(mp->b_rptr, sizeof (union ioctypes));
+	mp->b_datap->db_type = M_IOCTL;
+	ioc = (struct iocblk *)mp->b_rptr;
+	ioc->ioc_cmd = cmd;
+	ioc->ioc_cr = cr;
+	ioc->ioc_id = getiocseqno();
+	ioc->ioc_flag = IOC_NATIVE;
+	ioc->ioc_count = count;
+	mp->b_wptr += sizeof (struct iocblk);
+	return (mp);
+}
+
+/* The room in the block illumos's allocb gives `len` bytes (not counted). */
+size_t
+kp_block_capacity(size_t len)
+{
+	mblk_t *mp = kp_illumos_allocb(len, BPRI_HI);
+	size_t room;
+
+	if (mp == NULL)
+		return (0);
+	room = mp->b_datap->db_lim - mp->b_rptr;
+	freeb(mp);
+	return (room);
+}
+
+/*
+ * What strioctl checks before an I_STR reaches strdoioctl, for an ioctl the
+ * world sends down itself (kp_mkioctl): a stream error first (strgeterr,
+ * as strioctl's default case asks it), then a hangup (ENXIO).
+ */
+int
+kp_istr_preflight(vnode_t *vp)
+{
+	stdata_t *stp = vp->v_stream;
+	int error = 0;
+
+	mutex_enter(&stp->sd_lock);
+	if (stp->sd_flag & (STRDERR|STWRERR|STPLEX))
+		error = strgeterr(stp, STRDERR|STWRERR|STPLEX, 0);
+	mutex_exit(&stp->sd_lock);
+	if (error == 0 && (stp->sd_flag & STRHUP))
+		error = ENXIO;
+	return (error);
+}
+
+/*
+ * A message of `type` in `band` with `len` bytes of data, not counted. The
+ * rest of its buffer is zero, so that code which reads past a short message
+ * (a stream head taking 16 bytes of M_SETOPTS as a whole stroptions) reads
+ * the same bytes whatever the buffer held before.
+ */
 mblk_t *
 kp_mkmsg(uchar_t type, uchar_t band, const void *data, size_t len)
 {
@@ -43,6 +109,8 @@ kp_mkmsg(uchar_t type, uchar_t band, const void *data, size_t len)
 
 	if (mp == NULL)
 		return (NULL);
+	bzero(mp->b_datap->db_base,
+	    mp->b_datap->db_lim - mp->b_datap->db_base);
 	mp->b_datap->db_type = type;
 	mp->b_band = band;
 	if (len > 0)
@@ -96,11 +164,17 @@ kp_stream_queues(vnode_t *vp, queue_t **headrq, queue_t **drvwq)
 	*drvwq = q;
 }
 
-/* The stream head's flags (sd_flag). */
-uint_t
-kp_stream_flags(vnode_t *vp)
+/* The stream head's flags (sd_flag), as booleans in the world's order. */
+void
+kp_head_state(vnode_t *vp, uchar_t out[5])
 {
-	return (vp->v_stream->sd_flag);
+	uint_t f = vp->v_stream->sd_flag;
+
+	out[0] = (f & STRHUP) != 0;
+	out[1] = (f & STRISTTY) != 0;
+	out[2] = (f & STRXPG4TTY) != 0;
+	out[3] = (f & STRDERR) != 0;
+	out[4] = (f & STWRERR) != 0;
 }
 
 /*

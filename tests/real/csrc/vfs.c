@@ -7,9 +7,12 @@
  *   device: opening a device whose stream exists reopens that stream. A
  *   clone open always makes a new stream; once the driver has named the
  *   new device, the vnode takes that number (specfs swaps in a vnode for
- *   it).
- * - An open holds the driver until the vnode's last close, which is the
- *   one that calls strclose, as spec_close does.
+ *   it, spec_clone), as it does for a driver that clones itself (returns
+ *   another minor from a non-clone open).
+ * - An open that fails part way through closes its half-made stream, as
+ *   spec_open does (STREOPENFAIL).
+ * - The open that makes a stream holds the driver until the vnode's last
+ *   close, which is the one that calls strclose, as spec_close does.
  * - read, write, putpmsg, ioctl and poll go straight to strread, strwrite,
  *   strputmsg, strioctl and strpoll with the caller's buffers as user
  *   memory (this process's memory is the user address space).
@@ -104,7 +107,21 @@ kp_open(dev_t dev, int flag, vnode_t **vpp, dev_t *devp)
 	}
 	error = stropen(vp, &newdev, flag, CRED());
 	if (error != 0) {
-		if (vp->v_stream == NULL)
+		stdata_t *stp = vp->v_stream;
+
+		/*
+		 * An open that failed part way through (a module push, say)
+		 * leaves its stream marked STREOPENFAIL: specfs closes it then,
+		 * unless another open holds it.
+		 */
+		if (stp != NULL && (stp->sd_flag & STREOPENFAIL)) {
+			mutex_enter(&stp->sd_lock);
+			stp->sd_flag &= ~STREOPENFAIL;
+			mutex_exit(&stp->sd_lock);
+			if (vp->v_count == 0)
+				(void) strclose(vp, flag, CRED());
+		}
+		if (vp->v_stream == NULL || vp->v_count == 0)
 			kp_vnode_free(vp);
 		ddi_rele_driver(maj);
 		return (error);
@@ -114,6 +131,12 @@ kp_open(dev_t dev, int flag, vnode_t **vpp, dev_t *devp)
 		ddi_rele_driver(maj);
 		maj = getmajor(newdev);
 		vp->v_rdev = newdev;
+	} else if (newdev != dev) {
+		/* A driver that clones itself: the stream is newdev's now. */
+		vp->v_rdev = newdev;
+	} else if (!fresh) {
+		/* A reopen: the stream's first open holds the driver. */
+		ddi_rele_driver(maj);
 	}
 	vp->v_count++;
 	*vpp = vp;

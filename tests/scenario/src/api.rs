@@ -107,6 +107,21 @@ pub struct PollBits {
     pub pollhup: bool,
 }
 
+/// What a stream head's flags say about its stream.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct HeadState {
+    /// STRHUP: an M_HANGUP arrived.
+    pub hung_up: bool,
+    /// STRISTTY: the stream is a terminal (M_SETOPTS SO_ISTTY).
+    pub tty: bool,
+    /// STRXPG4TTY: the stream uses XPG4 terminal semantics (pts sets it
+    /// when the manager asked for PTSSTTY).
+    pub xpg4_tty: bool,
+    /// STRDERR / STWRERR: an M_ERROR set a read / write error.
+    pub read_error: bool,
+    pub write_error: bool,
+}
+
 /// Counters and flags of one queue.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct QueueInfo {
@@ -373,7 +388,8 @@ pub trait Pty {
 
     // --- faults ------------------------------------------------------------------
 
-    /// The `n`th `allocb` call from now on (1 = the next) fails.
+    /// The `n`th `allocb` call from now on (1 = the next) fails; each call
+    /// adds one failure to those already set.
     fn fail_nth_allocb(&mut self, n: u64);
     /// The next `pt_ttys_alloc` fails.
     fn fail_next_pt_ttys_alloc(&mut self);
@@ -398,20 +414,29 @@ pub trait Pty {
             .filter(|e| matches!(e, TraceEvent::NullZoneRele))
             .count()
     }
-    /// Driver misbehaviour recorded so far (use of freed memory, double
-    /// frees, ...). A backend whose kernel stops on such errors (the
-    /// real-code world) has none to report.
+    /// Misbehaviour recorded so far (use of freed memory, double frees,
+    /// failed DEBUG ASSERTs a non-DEBUG kernel would not notice, ...). Any
+    /// left when the world finishes fail it.
     fn anomalies(&self) -> Vec<String>;
+    /// Takes the anomalies recorded so far whose text contains `what` off
+    /// the list, as ones the caller expected (a finding it pins); returns
+    /// how many there were.
+    fn acknowledge_anomalies(&mut self, what: &str) -> usize;
     /// Objects currently allocated.
     fn leaks(&self) -> Leaks;
     /// `allocb` calls so far.
     fn allocb_calls(&self) -> u64;
+    /// The room (`db_lim - b_rptr`) in the block `allocb(len)` returns in
+    /// this world's kernel (the dblk caches round sizes up).
+    fn block_capacity(&mut self, len: usize) -> usize;
     /// The minor nodes the driver created.
     fn minor_nodes(&self) -> Vec<MinorNode>;
     /// A pty's `pt_state`, or `None` if the minor is not allocated.
     fn pt_state(&self, minor: u32) -> Option<u16>;
     /// A pty's (zone, owner uid, owner gid).
     fn pt_owner(&self, minor: u32) -> Option<(i32, u32, u32)>;
+    /// The flags of `fd`'s stream head.
+    fn head_state(&self, fd: Fd) -> Option<HeadState>;
     /// The read queue of the stream head of `fd`.
     fn head_read_queue(&self, fd: Fd) -> Option<QueueInfo>;
     /// The write queue of the driver at the bottom of `fd`'s stream.

@@ -44,8 +44,8 @@ pub const ZONEPT: i32 = ptm::sys::ZONEPT;
 pub const OWNERPT: i32 = ptm::sys::OWNERPT;
 /// Terminal ioctls used by the scenarios (illumos values).
 pub const TCGETS: i32 = (b'T' as i32) << 8 | 13;
-pub const TIOCGWINSZ: i32 = (b't' as i32) << 8 | 104;
-pub const TIOCSWINSZ: i32 = (b't' as i32) << 8 | 103;
+pub const TIOCGWINSZ: i32 = (b'T' as i32) << 8 | 104;
+pub const TIOCSWINSZ: i32 = (b'T' as i32) << 8 | 103;
 
 /// M_FLUSH flags.
 pub const FLUSHR: i32 = ptm::sys::FLUSHR;

@@ -182,8 +182,15 @@ pub unsafe fn describe(mp: *const mblk_t, ids: &mut IocIds) -> MsgDesc {
                 detail,
             };
         }
-        if (tt == M_IOCACK || tt == M_IOCNAK || tt == M_IOCTL) && n >= std::mem::size_of::<iocblk>()
-        {
+        // An M_CTL of exactly an iocblk is one in iocblk format (ptem's
+        // MC_* commands, made by mkiocb): shown by its fields, since its
+        // bytes hold a credential pointer.
+        let ioc_format = match tt {
+            M_IOCACK | M_IOCNAK | M_IOCTL => n >= std::mem::size_of::<iocblk>(),
+            M_CTL => n == std::mem::size_of::<iocblk>(),
+            _ => false,
+        };
+        if ioc_format {
             let ioc = std::ptr::read_unaligned((*mp).b_rptr as *const iocblk);
             let data = msg_bytes((*mp).b_cont).len();
             let detail = format!(
@@ -211,4 +218,20 @@ pub unsafe fn describe(mp: *const mblk_t, ids: &mut IocIds) -> MsgDesc {
             detail: String::new(),
         }
     }
+}
+
+/// Ids above this are ephemeral (`MAXUID`).
+pub const MAXUID: u32 = 2_147_483_647;
+
+/// The note a world adds to its trace when /dev/pts looks up a pty whose
+/// owner ids are ephemeral (above `MAXUID`): ptms_conf's
+/// `ptms_minor_valid` ASSERTs that they are not, so a DEBUG kernel panics
+/// there; a non-DEBUG kernel goes on. `None` when the ids are ordinary.
+pub fn ephemeral_owner_note(minor: u32, uid: u32, gid: u32) -> Option<String> {
+    (uid > MAXUID || gid > MAXUID).then(|| {
+        format!(
+            "ptms_minor_valid(minor {minor}): owner {uid}:{gid} above MAXUID, which a DEBUG \
+             kernel ASSERTs against"
+        )
+    })
 }

@@ -344,14 +344,26 @@ unsafe fn m_error(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Option<*mut m
 /// M_FLUSH: FLUSHR flushes the head's read queue (one band with
 /// FLUSHBAND); FLUSHW is looped back down once, without FLUSHR.
 ///
+/// illumos ASSERTs that a FLUSHBAND one has its band byte; without it a
+/// DEBUG kernel panics, and a non-DEBUG one reads the byte past the data
+/// (the model's blocks have room for it).
+///
 /// # Safety
 /// As [`strrput_nondata`].
 unsafe fn m_flush(q: *mut queue_t, bp: *mut mblk_t, sid: usize) -> Option<*mut mblk_t> {
-    // SAFETY: the caller's; the bytes read are within the first block.
+    const ASSERT: &str = "failed ASSERT((bp->b_wptr - bp->b_rptr) >= 2) in strrput";
+    // SAFETY: the caller's; the bytes read are within the first block's
+    // buffer (at least 8 bytes in the model).
     unsafe {
         let f = *(*bp).b_rptr;
         if f & FLUSHR as u8 != 0 {
-            if f & FLUSHBAND as u8 != 0 && blk_len(bp) >= 2 {
+            if f & FLUSHBAND as u8 != 0 {
+                if blk_len(bp) < 2 {
+                    world::anomaly(ASSERT);
+                    world::trace(TraceEvent::Note(format!(
+                        "{ASSERT}: a DEBUG kernel panics here"
+                    )));
+                }
                 queue::flushband(q, *(*bp).b_rptr.add(1), FLUSHALL);
             } else {
                 flushq_common(q, FLUSHALL, false);

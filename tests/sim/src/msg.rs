@@ -31,12 +31,25 @@ const DEAD_TYPE: u8 = 0xee;
 
 /// Capacity illumos gives an `allocb(size)`: the dblk caches are multiples
 /// of 8 bytes, and `allocb(0)` comes from the smallest (8-byte) cache.
-fn capacity(size: usize) -> usize {
+pub(crate) fn capacity(size: usize) -> usize {
     size.max(1).div_ceil(8) * 8
 }
 
 pub(crate) fn is_data(t: u8) -> bool {
     matches!(t as c_int, M_DATA | M_PROTO | M_PCPROTO | M_DELAY)
+}
+
+/// illumos `allocb_tryhard`, which the `putctl` family uses: `allocb` of
+/// `size`, then of ever larger sizes (by the 64-byte dblk cache alignment)
+/// up to 512 bytes more, so one failed allocation does not lose the
+/// message.
+pub(crate) fn alloc_tryhard(size: usize) -> *mut mblk_t {
+    const DBLK_CACHE_ALIGN: usize = 64;
+    (size..size + 512)
+        .step_by(DBLK_CACHE_ALIGN)
+        .map(|sz| alloc(sz, true))
+        .find(|mp| !mp.is_null())
+        .unwrap_or(ptr::null_mut())
 }
 
 /// Allocates a message block in the current world. `counted` says whether
@@ -487,6 +500,11 @@ pub extern "C" fn miocnak(wq: *mut queue_t, mp: *mut mblk_t, count: c_int, error
     crate::put::qreply(wq, mp);
 }
 
+/// What the model records where illumos's miocpullup ASSERTs that an
+/// M_IOCTL's first block is exactly an iocblk.
+const MIOCPULLUP_ASSERT: &str =
+    "failed ASSERT(MBLKL(iocmp) == sizeof (struct iocblk)) in miocpullup";
+
 /// illumos `miocpullup` (strsun.c).
 #[unsafe(no_mangle)]
 pub extern "C" fn miocpullup(iocmp: *mut mblk_t, size: usize) -> c_int {
@@ -500,6 +518,12 @@ pub extern "C" fn miocpullup(iocmp: *mut mblk_t, size: usize) -> c_int {
     // after checking it is exactly that size.
     unsafe {
         if blk_len(iocmp) != std::mem::size_of::<iocblk>() {
+            // illumos ASSERTs this first (a DEBUG kernel panics), then
+            // warns and refuses (what a non-DEBUG kernel does).
+            world::anomaly(MIOCPULLUP_ASSERT);
+            world::trace(ptm_scenario::TraceEvent::Note(format!(
+                "{MIOCPULLUP_ASSERT}: a DEBUG kernel panics here"
+            )));
             world::with(|s| {
                 s.cmn_err
                     .push((CE_WARN, "miocpullup: passed mblk_t with bad size".into()))

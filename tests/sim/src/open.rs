@@ -34,10 +34,16 @@ pub(crate) fn open_manager(flags: i32) -> Result<Fd, Errno> {
 }
 
 /// A direct (non-clone) open of ptm minor `minor` through a device node
-/// someone made by hand.
+/// someone made by hand. A manager already open on that minor is reopened:
+/// the clone open left its stream on the minor's common vnode, so stropen
+/// finds it, as it does for a subsidiary.
 pub(crate) fn open_manager_node(minor: u32, flags: i32) -> Result<Fd, Errno> {
     let dev = ddi::makedevice(PTM_MAJOR, minor);
-    let r = open_stream(StreamKind::Manager, dev, 0, flags).map(|sid| new_fd(sid, flags));
+    let r = match live_stream(StreamKind::Manager, minor) {
+        Some(sid) => reopen(sid, dev, flags),
+        None => open_stream(StreamKind::Manager, dev, 0, flags),
+    }
+    .map(|sid| new_fd(sid, flags));
     sched::run_services(None, false);
     sys(
         format!("open(ptm node minor {minor}, {flags:#x})"),
@@ -96,13 +102,8 @@ pub(crate) fn pts_refused(minor: u32, flags: i32, e: Errno) -> Result<Fd, Errno>
 /// reopened (`stropen`'s reopen path: EIO on an errored stream; on
 /// success the hangup and errors are cleared).
 pub(crate) fn open_subsidiary_node(minor: u32, flags: i32) -> Result<Fd, Errno> {
-    let existing = world::with(|s| {
-        s.streams.iter().position(|st| {
-            !st.dead && st.refs > 0 && st.kind == StreamKind::Subsidiary && st.minor == Some(minor)
-        })
-    });
     let dev = ddi::makedevice(PTS_MAJOR, minor);
-    let r = match existing {
+    let r = match live_stream(StreamKind::Subsidiary, minor) {
         Some(sid) => reopen(sid, dev, flags),
         None => open_stream(StreamKind::Subsidiary, dev, 0, flags),
     }
@@ -113,6 +114,15 @@ pub(crate) fn open_subsidiary_node(minor: u32, flags: i32) -> Result<Fd, Errno> 
     sched::run_services(None, false);
     sys(format!("open(/dev/pts/{minor}, {flags:#x})"), show_fd(&r));
     r
+}
+
+/// The open stream of `kind` on `minor`, if there is one.
+fn live_stream(kind: StreamKind, minor: u32) -> Option<StreamId> {
+    world::with(|s| {
+        s.streams
+            .iter()
+            .position(|st| !st.dead && st.refs > 0 && st.kind == kind && st.minor == Some(minor))
+    })
 }
 
 /// `close(fd)`. The last close of a stream dismantles it (`strclose`).

@@ -9,13 +9,13 @@
 //! trait's own, built on these calls.
 
 use ptm_scenario::{
-    Cred, Errno, Fd, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo, Report,
-    TraceEvent, Variant as ScenarioVariant,
+    Cred, Errno, Fd, HeadState, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
+    Report, TraceEvent, Variant as ScenarioVariant,
 };
 use ptm_scenario::{PTM_MAJOR, PTS_MAJOR};
 
-use crate::world::{self, CredObj, StreamKind, ZoneObj};
-use crate::{World, ddi, io, ioctl, modload, observe, open, syscall};
+use crate::world::{self, CredObj, StreamKind, ZoneObj, sd};
+use crate::{World, ddi, io, ioctl, modload, msg, observe, open, syscall};
 
 /// `S_IFCHR`, the file type of a device node.
 const ST_IF_CHR: u32 = 0o020000;
@@ -148,6 +148,11 @@ impl Pty for World {
             }
             // SAFETY: a live entry of this world.
             unsafe {
+                if let Some(n) =
+                    ptm_scenario::msg::ephemeral_owner_note(minor, (*p).pt_ruid, (*p).pt_rgid)
+                {
+                    world::note(n);
+                }
                 if (*p).pt_zoneid != zone {
                     return None;
                 }
@@ -239,12 +244,23 @@ impl Pty for World {
         self.core.st.borrow().anomalies.clone()
     }
 
+    fn acknowledge_anomalies(&mut self, what: &str) -> usize {
+        let list = &mut self.core.st.borrow_mut().anomalies;
+        let before = list.len();
+        list.retain(|a| !a.contains(what));
+        before - list.len()
+    }
+
     fn leaks(&self) -> Leaks {
         observe::leaks(&self.core.st.borrow())
     }
 
     fn allocb_calls(&self) -> u64 {
         self.core.st.borrow().counters.allocb_calls
+    }
+
+    fn block_capacity(&mut self, len: usize) -> usize {
+        msg::capacity(len)
     }
 
     fn minor_nodes(&self) -> Vec<MinorNode> {
@@ -263,6 +279,19 @@ impl Pty for World {
         s.slots
             .get(&minor)
             .map(|&p| unsafe { ((*p).pt_zoneid, (*p).pt_ruid, (*p).pt_rgid) })
+    }
+
+    fn head_state(&self, fd: Fd) -> Option<HeadState> {
+        let s = self.core.st.borrow();
+        let f = s.streams[s.fds.get(&fd.0)?.stream].flags;
+        let has = |bit| f & bit != 0;
+        Some(HeadState {
+            hung_up: has(sd::STRHUP),
+            tty: has(sd::STRISTTY),
+            xpg4_tty: has(sd::STRXPG4TTY),
+            read_error: has(sd::STRDERR),
+            write_error: has(sd::STWRERR),
+        })
     }
 
     fn head_read_queue(&self, fd: Fd) -> Option<QueueInfo> {

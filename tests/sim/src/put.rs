@@ -141,7 +141,7 @@ fn ctl_common(q: *mut queue_t, type_: c_int, param: Option<u8>, next: bool) -> c
     if (msg::is_data(type_ as u8) && type_ != M_DELAY) || !(0..=255).contains(&type_) {
         return 0;
     }
-    let bp = msg::alloc(usize::from(param.is_some()), true);
+    let bp = msg::alloc_tryhard(usize::from(param.is_some()));
     if bp.is_null() {
         return 0;
     }

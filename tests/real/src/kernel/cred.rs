@@ -217,6 +217,27 @@ pub fn remove_zone(id: i32) {
     });
 }
 
+/// Only the global zone runs, with no ephemeral ids (a new world starts
+/// so): every other zone stops, as [`remove_zone`] stops one.
+pub fn reset_zones() {
+    zones(|z| {
+        let changed: Vec<i32> = z
+            .live
+            .iter()
+            .filter(|(id, zone)| **id != 0 || zone.ephemeral.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in changed {
+            if let Some(old) = z.live.remove(&id) {
+                z.gone.push(old);
+            }
+        }
+        z.live
+            .entry(0)
+            .or_insert_with(|| Box::new(Zone { ephemeral: None }));
+    });
+}
+
 /// Holds taken by zone_find_by_id and not yet released.
 pub fn zone_holds() -> i64 {
     zones(|z| z.holds)

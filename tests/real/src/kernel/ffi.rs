@@ -92,6 +92,12 @@ unsafe extern "C" {
     pub fn kp_vnode_dev(vp: *mut vnode_t) -> dev_t;
 
     // csrc/hooks.c
+    /// The room in the block illumos's allocb gives `len` bytes.
+    pub fn kp_block_capacity(len: usize) -> usize;
+    /// strioctl's checks before an I_STR: 0 or the errno it returns.
+    pub fn kp_istr_preflight(vp: *mut vnode_t) -> c_int;
+    /// STRHUP, STRISTTY, STRXPG4TTY, STRDERR, STWRERR of `vp`'s head.
+    pub fn kp_head_state(vp: *mut vnode_t, out: *mut [u8; 5]);
     pub fn kp_trace_install();
     pub fn kp_attach_driver(major: u32) -> c_int;
     pub fn kp_mkmsg(mtype: u8, band: u8, data: *const c_void, len: usize) -> *mut ptm::sys::mblk_t;

@@ -240,6 +240,20 @@ fn cache<'a>(cp: *mut c_void) -> &'a mut Cache {
     unsafe { &mut *cp.cast::<Cache>() }
 }
 
+/// A check run on an object as it is freed into the cache of that name.
+type FreeCheck = (&'static str, fn(*mut c_void));
+
+/// The world's watch on what destructors will later assert.
+static FREE_CHECKS: Mutex<Vec<FreeCheck>> = Mutex::new(Vec::new());
+
+/// Runs `check` on every object freed into the caches named `name`.
+pub(crate) fn on_free(name: &'static str, check: fn(*mut c_void)) {
+    FREE_CHECKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((name, check));
+}
+
 /// Serialises cache operations (caches are shared by all kernel threads).
 static CACHE_LOCK: Mutex<()> = Mutex::new(());
 
@@ -336,6 +350,15 @@ pub extern "C" fn kmem_cache_free(cp: *mut c_void, buf: *mut c_void) {
     }
     c.live -= 1;
     c.free.push(buf as usize);
+    let checks = FREE_CHECKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for (name, check) in checks {
+        if c.name == name {
+            check(buf);
+        }
+    }
 }
 
 /// Destroys the free objects of one cache: destructor, then quarantine.

@@ -20,11 +20,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
 use ptm_scenario::{
-    Cred, Errno, Fd, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo, Report,
-    TraceEvent, Variant, WORLD_PID,
+    Cred, Errno, Fd, HeadState, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
+    Report, TraceEvent, Variant, WORLD_PID,
 };
 
 use crate::kernel::{self, cred, ffi, kmem, sched};
+pub use observe::recent_allocb_callers;
 pub use variants::{C_KOBJ, C_REFERENCE, REAL, RUST_DRIVER, RUST_KMOD, RealBackend, kmod_path};
 
 /// The clone driver's major (`/dev/ptmx` is clone minor 22).
@@ -169,11 +170,17 @@ impl World {
 
     fn create(v: Variant, mode: sched::Mode) -> Result<World, String> {
         kernel::boot(mode)?;
+        static WATCH: std::sync::Once = std::sync::Once::new();
+        WATCH.call_once(|| {
+            observe::watch_pty_frees();
+            kernel::set_report_hook(trace::report_tail);
+        });
         let entry = variants::entry(v)?;
         let slot = WorldSlot::acquire();
         kernel::set_label(&format!("world running {}", v.name));
         trace::reset();
         observe::reset_faults();
+        cred::reset_zones();
         let cr = cred::cred_new(0, 0, 0, true);
         // SAFETY: a fresh credential, whose hold the process takes.
         let p = unsafe { ffi::kp_proc_create(WORLD_PID, cr) };
@@ -279,6 +286,10 @@ impl World {
         let leaks = self.leaks_now();
         if !leaks.is_clean() {
             problems.push(format!("leaks: {leaks:?}"));
+        }
+        let anomalies = observe::anomalies();
+        if !anomalies.is_empty() {
+            problems.push(format!("anomalies: {anomalies:?}"));
         }
         if self.st().loaded {
             let rc = kernel::mod_unload(c"ptm", self.inner.entry.fini);
@@ -525,10 +536,16 @@ impl Pty for World {
         trace::events()
     }
 
-    /// The real kernel stops (a kernel failure ends the process) where the
-    /// model would record an anomaly, so there is never one to report.
+    /// What went wrong without stopping the kernel: the one thing the
+    /// world watches for is a pty freed with state left (see
+    /// `observe::watch_pty_frees`); every other misuse the model would
+    /// record stops the real kernel (an ASSERT, a kernel failure).
     fn anomalies(&self) -> Vec<String> {
-        Vec::new()
+        observe::anomalies()
+    }
+
+    fn acknowledge_anomalies(&mut self, what: &str) -> usize {
+        observe::acknowledge_anomalies(what)
     }
 
     fn leaks(&self) -> Leaks {
@@ -537,6 +554,11 @@ impl Pty for World {
 
     fn allocb_calls(&self) -> u64 {
         observe::allocb_calls() - self.st().allocb_calls_at_start
+    }
+
+    fn block_capacity(&mut self, len: usize) -> usize {
+        self.enter();
+        observe::block_capacity(len)
     }
 
     fn minor_nodes(&self) -> Vec<MinorNode> {
@@ -549,6 +571,11 @@ impl Pty for World {
 
     fn pt_owner(&self, minor: u32) -> Option<(i32, u32, u32)> {
         observe::pt_info(minor).map(|i| (i.1, i.2, i.3))
+    }
+
+    fn head_state(&self, fd: Fd) -> Option<HeadState> {
+        let f = self.file(fd).ok()?;
+        Some(observe::head_state(f.vp))
     }
 
     fn head_read_queue(&self, fd: Fd) -> Option<QueueInfo> {

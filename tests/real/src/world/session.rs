@@ -37,7 +37,9 @@ use crate::kernel::{cred, ffi, sched};
 /// The shell's process id (it leads its session and process group).
 pub const SHELL_PID: i32 = 4300;
 
-// illumos's ioctl commands (sys/stropts.h, sys/termios.h, sys/ptyvar.h).
+// illumos's ioctl commands (sys/stropts.h, sys/termios.h, sys/ptyvar.h);
+// TCGETS and the window-size ioctls are ptm-scenario's.
+pub use ptm_scenario::{TCGETS, TIOCGWINSZ, TIOCSWINSZ};
 pub const I_PUSH: i32 = 0x5302;
 pub const I_POP: i32 = 0x5303;
 pub const I_FIND: i32 = 0x530b;
@@ -47,13 +49,9 @@ pub const TCGETA: i32 = 0x5401;
 pub const TCSBRK: i32 = 0x5405;
 pub const TCXONC: i32 = 0x5406;
 pub const TCFLSH: i32 = 0x5407;
-pub const TCGETS: i32 = 0x540d;
 pub const TCSETS: i32 = 0x540e;
 pub const TCSETSW: i32 = 0x540f;
 pub const TCSETSF: i32 = 0x5410;
-/// illumos's window-size ioctls are `_TIOC` ('T') ones.
-pub const TIOCSWINSZ: i32 = 0x5467;
-pub const TIOCGWINSZ: i32 = 0x5468;
 pub const TIOCGPGRP: i32 = 0x7414;
 pub const TIOCSPGRP: i32 = 0x7415;
 pub const TIOCGSID: i32 = 0x7416;

@@ -9,7 +9,7 @@ use ptm_scenario::msg::{ioctl_name, mtype_name, show_bytes, show_ioc};
 use ptm_scenario::{Errno, Fd, IocReply, O_RDONLY, O_WRONLY, PollBits, PtsNode};
 
 use super::{CLONE_MAJOR, PTM_MAJOR, PTS_MAJOR};
-use super::{File, World, fflags, makedev, trace};
+use super::{File, World, fflags, makedev, observe, trace};
 use crate::kernel::{cred, ffi, sched};
 
 const I_STR: c_int = (b'S' as c_int) << 8 | 0o10;
@@ -24,17 +24,27 @@ const POLLERR: i16 = 0x8;
 const POLLHUP: i16 = 0x10;
 const POLLRDNORM: i16 = 0x40;
 const POLLRDBAND: i16 = 0x80;
-const POLLWRBAND: i16 = 0x100;
 /// `S_IFCHR | 0620`: how /dev/pts nodes look.
 const PTS_MODE: u32 = 0o020000 | 0o620;
+/// File flags of non-blocking opens (FNDELAY, FNONBLOCK).
+const FNDELAY: c_int = 0x04;
+const FNONBLOCK: c_int = 0x80;
+/// How long a blocking close waits for a queue to drain (STRTIMOUT).
+const CLOSE_WAIT_TICKS: u64 = 15 * sched::HZ;
 /// The longest reply an I_STR ioctl may carry back (strmsgsz).
 const STRMSGSZ: usize = 65536;
 
 unsafe extern "C" {
     fn ptms_minor_valid(minor: u32, ruid: *mut u32, rgid: *mut u32) -> c_int;
-    fn mkiocb(cmd: u32) -> *mut mblk_t;
+    fn kp_mkioctl(cmd: c_int, cr: *mut c_void, count: usize) -> *mut mblk_t;
     fn linkb(mp: *mut mblk_t, bp: *mut mblk_t);
     fn kp_vnode_count(vp: *mut ffi::vnode_t) -> c_int;
+}
+
+/// The calling thread's credential.
+fn unsafe_curcred() -> *mut c_void {
+    // SAFETY: no preconditions; the world's threads are attached.
+    unsafe { ffi::kp_curcred() }
 }
 
 /// A kernel errno as the process sees it: a sleep that nothing could end
@@ -120,7 +130,27 @@ impl World {
 
     /// `/dev/pts/N` as the process's zone sees it: ptms_conf's own
     /// `ptms_minor_valid` (the check /dev/pts makes), mode 0620.
+    ///
+    /// `ptms_minor_valid` ASSERTs that the owner's ids are not ephemeral,
+    /// though ptm accepts ephemeral owners (OWNERPT): a DEBUG kernel panics
+    /// here for such a pty. The world notes it in the trace and, unless
+    /// `PTM_REAL_STRICT_DEBUG` is set, answers as the function does on a
+    /// non-DEBUG kernel (the same zone check, the owner's ids) instead of
+    /// calling it.
     pub(super) fn pts_node_of(&self, minor: u32) -> Option<PtsNode> {
+        if let Some((_, zone, uid, gid)) = observe::pt_info(minor)
+            && let Some(n) = ptm_scenario::msg::ephemeral_owner_note(minor, uid, gid)
+        {
+            trace::note_at(trace::position(), n);
+            if !observe::strict_debug() {
+                let mine = cred::crgetzoneid(unsafe_curcred());
+                return (zone == mine).then_some(PtsNode {
+                    uid,
+                    gid,
+                    mode: PTS_MODE,
+                });
+            }
+        }
         let (mut uid, mut gid) = (0, 0);
         // SAFETY: on the world's thread; ptms_minor_valid takes ptms_lock.
         let valid = unsafe { ptms_minor_valid(minor, &mut uid, &mut gid) } != 0;
@@ -178,9 +208,26 @@ impl World {
         };
         // SAFETY: a live vnode of this world; its stream head.
         let (stp, last) = unsafe { (ffi::kp_vnode_stream(f.vp), kp_vnode_count(f.vp) == 1) };
+        let blocking = f.fflag & (FNDELAY | FNONBLOCK) == 0;
+        let held = (last && blocking).then(|| observe::driver_write_backlog(f.vp));
+        let (at, t0) = (trace::position(), sched::now_ticks());
         // SAFETY: one open of the vnode, closed once.
         let rc = unsafe { ffi::kp_close(f.vp, f.fflag) };
         sched::settle();
+        // strclose waits (sd_closetime, 15 s) for each queue below the head
+        // to drain: say so when the driver's could not.
+        if let Some((n, driver)) = held
+            && n > 0
+            && sched::now_ticks() - t0 >= CLOSE_WAIT_TICKS
+        {
+            trace::note_at(
+                at,
+                format!(
+                    "close of {} waits 15 s: {n} message(s) left on the {driver} write queue",
+                    f.name
+                ),
+            );
+        }
         if last {
             trace::forget_stream(stp);
         }
@@ -323,7 +370,8 @@ impl World {
     /// An ioctl whose payload is split over blocks: a real stream head
     /// makes one block per KiB of payload, so a payload in at most one
     /// non-empty part is a real I_STR; any other split is built as
-    /// strdoioctl builds an M_IOCTL (mkiocb, the caller's credential) and
+    /// strdoioctl builds an M_IOCTL (the caller's credential, the next ioctl
+    /// id) and
     /// sent down below the stream head, the reply taken as the head
     /// receives it.
     pub(super) fn do_ioctl_parts(
@@ -364,19 +412,19 @@ impl World {
         total: usize,
     ) -> Result<IocReply, Errno> {
         let vp = self.file(fd)?.vp;
+        // SAFETY: on the world's thread, `vp` an open stream's vnode.
+        let pre = unsafe { ffi::kp_istr_preflight(vp) };
+        if pre != 0 {
+            return Err(Errno(pre));
+        }
         // SAFETY: on the world's thread: the message is built as strdoioctl
         // builds one and handed to the stream below its head.
         unsafe {
-            let mp = mkiocb(cmd as u32);
+            let mp = kp_mkioctl(cmd, ffi::kp_curcred(), total);
             if mp.is_null() {
                 return Err(Errno::ENOMEM);
             }
-            let ioc = (*mp).b_rptr.cast::<iocblk>();
-            let cr = ffi::kp_curcred();
-            cred::crhold(cr);
-            (*ioc).ioc_cr = cr.cast();
-            (*ioc).ioc_count = total;
-            let id = (*ioc).ioc_id;
+            let id = (*(*mp).b_rptr.cast::<iocblk>()).ioc_id;
             for b in blocks {
                 let bp = ffi::kp_mkmsg(M_DATA, 0, b.as_ptr().cast(), b.len());
                 linkb(mp, bp);
@@ -400,10 +448,30 @@ impl World {
         cmd: i32,
         payload: &[u8],
     ) -> Result<IocReply, Errno> {
+        // The caller's buffer is `payload`; the kernel decides from `cmd`
+        // how much it copies in or out. It gets room to spare, marked, so
+        // a copyout past the caller's bytes is reported rather than
+        // scribbling on this process (a real caller would see EFAULT or
+        // corruption, depending on what lies beyond its buffer).
+        const SPARE: usize = 1024;
+        const MARK: u8 = 0xa5;
         let mut buf = payload.to_vec();
+        buf.resize(payload.len() + SPARE, MARK);
         let r = self
             .raw_ioctl(fd, cmd, buf.as_mut_ptr() as isize)
-            .map(|rval| IocReply { rval, data: buf });
+            .map(|rval| {
+                let past = buf[payload.len()..].iter().rposition(|&b| b != MARK);
+                if let Some(last) = past {
+                    trace::note(format!(
+                        "{} wrote {} byte(s) past the caller's {}-byte buffer",
+                        ioctl_name(cmd),
+                        last + 1,
+                        payload.len()
+                    ));
+                }
+                buf.truncate(payload.len());
+                IocReply { rval, data: buf }
+            });
         trace::sys(
             format!("ioctl(fd{}, {})", fd.0, ioctl_name(cmd)),
             show_ioc(&r),
@@ -473,7 +541,8 @@ impl World {
     pub(super) fn do_poll(&self, fd: Fd) -> Result<PollBits, Errno> {
         let vp = self.file(fd)?.vp;
         let mut revents = 0i16;
-        let events = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRBAND;
+        // poll(fd, POLLIN | POLLOUT), as the scenario API defines it.
+        let events = POLLIN | POLLOUT;
         // SAFETY: a live vnode; strpoll only reports.
         let rc = unsafe { ffi::kp_poll(vp, events, &mut revents) };
         sched::settle();
@@ -482,7 +551,7 @@ impl World {
         }
         let p = PollBits {
             pollin: revents & (POLLIN | POLLRDNORM | POLLRDBAND | POLLPRI) != 0,
-            pollout: revents & (POLLOUT | POLLWRBAND) != 0,
+            pollout: revents & POLLOUT != 0,
             pollerr: revents & POLLERR != 0,
             pollhup: revents & POLLHUP != 0,
         };

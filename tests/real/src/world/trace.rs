@@ -19,6 +19,7 @@ use crate::kernel::{self, Event, ffi};
 
 enum Raw {
     Sys { call: String, result: String },
+    Note(String),
     Head { stream: u64, msg: MsgDesc },
     Kernel(Event),
 }
@@ -59,6 +60,22 @@ pub(crate) fn reset() {
 
 pub(crate) fn sys(call: String, result: String) {
     with(|l| l.events.push(Raw::Sys { call, result }));
+}
+
+/// Where the next event will go.
+pub(crate) fn position() -> usize {
+    with(|l| l.events.len())
+}
+
+/// A note about the call being made.
+pub(crate) fn note(text: String) {
+    with(|l| l.events.push(Raw::Note(text)));
+}
+
+/// A note, placed at `at` (a [`position`] taken earlier): something the
+/// world observed about what happened from there on.
+pub(crate) fn note_at(at: usize, text: String) {
+    with(|l| l.events.insert(at.min(l.events.len()), Raw::Note(text)));
 }
 
 fn instance(l: &mut Log, stp: usize) -> u64 {
@@ -132,7 +149,9 @@ unsafe fn ioc_reply(mp: *mut mblk_t, id: u32) -> Option<(u8, i32, i32, Vec<u8>)>
         if ioc.ioc_id != id {
             return None;
         }
-        let data = ptm_scenario::msg::msg_bytes((*mp).b_cont);
+        // strdoioctl copies out only the ioc_count bytes an ACK declares.
+        let mut data = ptm_scenario::msg::msg_bytes((*mp).b_cont);
+        data.truncate(ioc.ioc_count);
         Some((t, ioc.ioc_rval, ioc.ioc_error, data))
     }
 }
@@ -147,6 +166,7 @@ pub(crate) fn events() -> Vec<TraceEvent> {
                     call: call.clone(),
                     result: result.clone(),
                 }),
+                Raw::Note(n) => Some(TraceEvent::Note(n.clone())),
                 Raw::Head { stream, msg } => Some(TraceEvent::HeadRecv {
                     stream: l
                         .names
@@ -162,6 +182,9 @@ pub(crate) fn events() -> Vec<TraceEvent> {
                 }),
                 Raw::Kernel(Event::NullZoneRele) => Some(TraceEvent::NullZoneRele),
                 Raw::Kernel(Event::NullZoneDeref(w)) => Some(TraceEvent::NullZoneDeref(w)),
+                Raw::Kernel(Event::Assertion(a)) => Some(TraceEvent::Note(format!(
+                    "ASSERT({a}) fails: a DEBUG kernel panics here"
+                ))),
                 Raw::Kernel(_) => None,
             })
             .collect()
@@ -179,4 +202,38 @@ pub(crate) fn kernel_events() -> Vec<Event> {
             })
             .collect()
     })
+}
+
+/// The end of the trace, for a kernel failure report (taken without
+/// waiting: the failure may come with the log locked).
+pub(crate) fn report_tail() -> String {
+    let Ok(g) = LOG.try_lock() else {
+        return "--- trace: unavailable ---\n".into();
+    };
+    let Some(l) = g.as_ref() else {
+        return String::new();
+    };
+    let mut s = String::from("--- the world's last calls ---\n");
+    for e in l
+        .events
+        .iter()
+        .rev()
+        .take(400)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        match e {
+            Raw::Sys { call, result } => s += &format!("{call} = {result}\n"),
+            Raw::Note(n) => s += &format!("  note: {n}\n"),
+            Raw::Head { stream, msg } => {
+                s += &format!(
+                    "  stream#{stream} head <- {}\n",
+                    ptm_scenario::mtype_name(msg.mtype)
+                )
+            }
+            Raw::Kernel(k) => s += &format!("  {k:?}\n"),
+        }
+    }
+    s
 }

@@ -74,10 +74,26 @@ pub fn enomem_in_pts_open(b: &dyn Backend) {
 
 pub fn enomem_for_the_hangup_on_manager_close(b: &dyn Backend) {
     scenario(b, "ENOMEM: ptmclose's M_HANGUP", |w| {
+        // putnextctl allocates with allocb_tryhard, which tries eight
+        // sizes: one failure is absorbed...
         let (m, s, _) = pair_flags(w, O_RDWR, NB);
         w.fail_nth_allocb(1);
         w.close(m).unwrap();
         let t = w.trace_lines().join("\n");
+        assert!(
+            t.contains("M_HANGUP"),
+            "the hangup went on the second try: {t}"
+        );
+        assert_eq!(w.write(s, b"x"), Err(Errno::EIO), "hung up");
+        w.close(s).unwrap();
+        // ...eight in a row lose the hangup.
+        let (m, s, _) = pair_flags(w, O_RDWR, NB);
+        let before = w.trace_lines().len();
+        for n in 1..=8 {
+            w.fail_nth_allocb(n);
+        }
+        w.close(m).unwrap();
+        let t = w.trace_lines()[before..].join("\n");
         assert!(!t.contains("M_HANGUP"), "no hangup could be sent: {t}");
         // The subsidiary never learns: its writes vanish, reads find nothing.
         assert_eq!(w.write(s, b"hello?").unwrap(), 6);

@@ -1,18 +1,42 @@
 //! Message types (part 2 of the matrix): every type injected down the
 //! manager's write side, and M_FLUSH with every flag byte.
 
+use std::ffi::c_int;
+
+use ptm::sys::{M_COPYIN, M_COPYOUT, M_IOCACK, M_IOCNAK, SO_ISTTY, SO_NDELON, stroptions};
+
 use super::states::*;
 use super::*;
 
-/// The capacity the model world's allocb gives `len` bytes (8-byte caches).
-fn capacity(len: usize) -> usize {
-    len.max(1).div_ceil(8) * 8
-}
+/// The room a backend's allocb gives each length the matrix sends,
+/// measured in a world of its first variant (its variants share one
+/// kernel allocator): the model rounds to 8 bytes, illumos's dblk caches
+/// start at 16 and then 80.
+struct Rooms(Vec<usize>);
 
-/// Whether `inject_down` of this message would make ptm.c run past the
-/// buffer: an M_IOCTL whose buffer cannot hold an iocblk.
-fn c_safe_inject(mtype: u8, len: usize) -> bool {
-    mtype != M_IOCTL || capacity(len) >= size_of::<iocblk>()
+impl Rooms {
+    const MAX: usize = 64;
+
+    fn measure(b: &dyn Backend) -> Rooms {
+        let v = b.variants()[0];
+        let mut w = b.world(v).expect("load");
+        let rooms = (0..=Self::MAX).map(|len| w.block_capacity(len)).collect();
+        w.finish().expect("clean");
+        Rooms(rooms)
+    }
+
+    /// Whether the block of an injected `len`-byte message can hold an
+    /// iocblk.
+    fn fit_iocblk(&self, len: usize) -> bool {
+        self.0[len.min(Self::MAX)] >= size_of::<iocblk>()
+    }
+
+    /// Whether `inject_down` of this message is safe for ptm.c, which
+    /// writes an iocblk into any M_IOCTL it answers: not an M_IOCTL whose
+    /// buffer cannot hold one.
+    fn c_safe(&self, mtype: u8, len: usize) -> bool {
+        mtype != M_IOCTL || self.fit_iocblk(len)
+    }
 }
 
 fn inject_case(
@@ -21,6 +45,7 @@ fn inject_case(
     mtype: u8,
     band: u8,
     data: &[u8],
+    fits_iocblk: bool,
 ) -> Result<String, String> {
     let p = setup(w, st)?;
     let from = w.trace_lines().len();
@@ -64,45 +89,108 @@ fn inject_case(
             }
         }
     }
-    if mtype == M_IOCTL
-        && capacity(data.len()) < size_of::<iocblk>()
-        && (to_sub || to_man("M_IOCNAK") || to_man("M_IOCACK"))
-    {
+    if mtype == M_IOCTL && !fits_iocblk && (to_sub || to_man("M_IOCNAK") || to_man("M_IOCACK")) {
         return Err(format!(
             "an M_IOCTL without room for an iocblk cannot be answered: {lines:?}"
         ));
     }
+    let asserts = acknowledge_malformed(w, mtype, data);
     probe(w, p);
-    Ok(settle(w, p))
+    Ok(format!("{} {asserts}", settle(w, p)))
 }
 
-/// Guards [`c_safe_inject`]'s assumption before ptm.c is given a cut
-/// iocblk: the Rust driver answers an M_IOCTL only when its buffer holds a
-/// whole iocblk, so its ACK to 33 bytes shows the world rounded the
-/// buffer up to 40.
-fn check_buffer_rounding(b: &dyn Backend) {
+/// DEBUG ASSERTs in illumos's own code that an injected message no stream
+/// head would make trips, and that a non-DEBUG kernel gets past; counted
+/// (and so compared across variants) rather than failing the case:
+/// - a forged M_IOCTL whose first block is not exactly an iocblk, where
+///   ptm pulls up a payload (OWNERPT, ZONEPT): miocpullup's;
+/// - a one-byte M_FLUSH with FLUSHBAND, which ptm passes on to the
+///   subsidiary's stream head: strrput's, that the band byte is there.
+fn acknowledge_malformed(w: &mut dyn Pty, mtype: u8, data: &[u8]) -> String {
+    let pullup = if mtype == M_IOCTL && data.len() != size_of::<iocblk>() {
+        w.acknowledge_anomalies("MBLKL(iocmp) == sizeof (struct iocblk)")
+    } else {
+        0
+    };
+    let band_byte = if mtype == M_FLUSH && data.len() < 2 {
+        w.acknowledge_anomalies("(bp->b_wptr - bp->b_rptr) >= 2")
+    } else {
+        0
+    };
+    format!("ASSERTs: miocpullup {pullup}, M_FLUSH band byte {band_byte}")
+}
+
+/// Guards the measured rooms before ptm.c is given cut iocblks: the Rust
+/// driver answers an M_IOCTL only when its buffer holds a whole iocblk, so
+/// it must answer the shortest message the rooms say fits one and leave
+/// the longest that does not unanswered.
+fn check_rooms(b: &dyn Backend, rooms: &Rooms) {
     let Some(v) = b.variants().into_iter().find(|v| v.driver == Driver::Rust) else {
         return;
     };
-    let mut w = b.world(v).expect("load");
-    let (m, minor) = manager(&mut *w);
-    let from = w.trace_lines().len();
-    w.inject_down(m, M_IOCTL, 0, &forged_iocblk(ISPTM, 0, 33))
-        .unwrap();
-    let lines = since(&*w, from).join("\n");
-    assert!(
-        capacity(33) == size_of::<iocblk>()
-            && lines.contains(&format!("M{minor} head <- M_IOCACK")),
-        "the world does not round a 33-byte allocb up to an iocblk: \
-         c_safe_inject must change before ptm.c sees cut iocblks: {lines}"
-    );
-    w.finish().expect("clean");
+    let fits = (1..=Rooms::MAX).find(|&l| rooms.fit_iocblk(l));
+    let short = (1..=Rooms::MAX).rev().find(|&l| !rooms.fit_iocblk(l));
+    for (len, answered) in [(fits, true), (short, false)] {
+        let Some(len) = len else { continue };
+        let mut w = b.world(v).expect("load");
+        let (m, minor) = manager(&mut *w);
+        let from = w.trace_lines().len();
+        w.inject_down(m, M_IOCTL, 0, &forged_iocblk(ISPTM, 0, len))
+            .unwrap();
+        let lines = since(&*w, from).join("\n");
+        assert_eq!(
+            lines.contains(&format!("M{minor} head <- M_IOCACK")),
+            answered,
+            "a {len}-byte M_IOCTL: the measured rooms ({:?}) disagree with \
+             the Rust driver's view of its buffer: {lines}",
+            rooms.0
+        );
+        w.finish().expect("clean");
+    }
+}
+
+/// `data` as the body of a message of `mtype` that reaches the
+/// subsidiary's stream head, zero-padded to what that head reads from it.
+/// ptm passes these types on without looking, but illumos's stream head
+/// trusts the driver below it: it reads a whole `stroptions` from an
+/// M_SETOPTS and an `iocblk` from an M_IOCACK or M_IOCNAK, and turns an
+/// M_COPYIN or M_COPYOUT into an M_IOCDATA by writing a `copyresp` over
+/// it -- past the end of a shorter buffer. Only a driver could send these,
+/// never a user, so the matrix keeps to bodies the head can take.
+fn head_body(mtype: u8, data: &[u8]) -> Vec<u8> {
+    /// `sizeof (struct copyreq)` on amd64.
+    const COPYREQ: usize = 48;
+    let reads = match c_int::from(mtype) {
+        m if m == ptm::sys::M_SETOPTS => size_of::<stroptions>(),
+        M_IOCACK | M_IOCNAK => size_of::<iocblk>(),
+        M_COPYIN | M_COPYOUT => COPYREQ,
+        _ => 0,
+    };
+    let mut body = data.to_vec();
+    body.resize(data.len().max(reads), 0);
+    body
+}
+
+/// The longest M_SETOPTS the message-type matrix sends: a whole
+/// `stroptions` asking for a terminal in non-blocking mode. Sixteen bytes
+/// of text would do for ptm, which passes an M_SETOPTS on without looking;
+/// but the subsidiary's stream head reads a whole `stroptions` from it,
+/// and "sixteen bytes..." read as `so_flags` includes SO_MAXBLK: with a
+/// maximum block size of 0, illumos's strmakedata never finishes the next
+/// write (on the real-code world, a watchdog failure).
+fn harmless_setopts() -> Vec<u8> {
+    let mut so = vec![0u8; size_of::<stroptions>()];
+    let flags = (SO_ISTTY | SO_NDELON) as u32;
+    so[offset_of!(stroptions, so_flags)..][..4].copy_from_slice(&flags.to_ne_bytes());
+    so
 }
 
 pub fn every_message_type_injected_in_every_state(b: &dyn Backend) {
-    check_buffer_rounding(b);
+    let rooms = Rooms::measure(b);
+    check_rooms(b, &rooms);
     let mut r = Runner::new(b, "message types");
     let datas: [&[u8]; 4] = [&[], &[0x03], &[0x03, 0x01], b"sixteen bytes..."];
+    let setopts = harmless_setopts();
     for st in STATES {
         for mtype in 0..=M_LAST {
             if mtype == QPCTL && st == St::FlowBlocked {
@@ -114,25 +202,45 @@ pub fn every_message_type_injected_in_every_state(b: &dyn Backend) {
                 // Every band, empty data.
                 for band in 2..=254u8 {
                     let name = format!("{st:?}: inject {} band {band}", mtype_name(mtype));
-                    r.case_where(&name, c_safe_inject(mtype, 0), &|w| {
-                        inject_case(w, st, mtype, band, &[])
+                    let fits = rooms.fit_iocblk(0);
+                    r.case_where(&name, rooms.c_safe(mtype, 0), &|w| {
+                        inject_case(w, st, mtype, band, &[], fits)
                     });
                 }
             }
             for band in [0u8, 1, 255] {
                 for data in datas {
+                    // The subsidiary's stream head applies an M_SETOPTS
+                    // (ptm only passes it on): see harmless_setopts.
+                    let body = if mtype == M_SETOPTS && data.len() == 16 {
+                        setopts.clone()
+                    } else {
+                        head_body(mtype, data)
+                    };
+                    let padded = if body.len() > data.len() && body.starts_with(data) {
+                        format!(" (zero-padded to {})", body.len())
+                    } else {
+                        String::new()
+                    };
+                    let shown = if body.starts_with(data) {
+                        data
+                    } else {
+                        &body[..]
+                    };
                     let name = format!(
-                        "{st:?}: inject {} band {band} data {data:02x?}",
+                        "{st:?}: inject {} band {band} data {shown:02x?}{padded}",
                         mtype_name(mtype)
                     );
-                    r.case_where(&name, c_safe_inject(mtype, data.len()), &|w| {
-                        inject_case(w, st, mtype, band, data)
+                    let fits = rooms.fit_iocblk(body.len());
+                    r.case_where(&name, rooms.c_safe(mtype, body.len()), &|w| {
+                        inject_case(w, st, mtype, band, &body, fits)
                     });
                 }
             }
         }
-        // M_IOCTL with a forged iocblk: whole, truncated within its
-        // 40-byte buffer, and with trailing bytes in the same block.
+        // M_IOCTL with a forged iocblk: whole, cut short (in a buffer that
+        // may or may not have room for a whole one), and with trailing
+        // bytes in the same block.
         let iocs: Vec<(String, Vec<u8>)> = [ISPTM, UNLKPT, PTSSTTY, OWNERPT, UNKNOWN_IOCTL]
             .iter()
             .flat_map(|&cmd| {
@@ -143,15 +251,14 @@ pub fn every_message_type_injected_in_every_state(b: &dyn Backend) {
                         forged_iocblk(cmd, 8, 48),
                     ),
                 ];
-                for len in 33..40 {
+                for len in [1, 4, 8, 24, 32].into_iter().chain(33..40) {
+                    let room = if rooms.fit_iocblk(len) {
+                        ""
+                    } else {
+                        " (no room for an iocblk)"
+                    };
                     v.push((
-                        format!("iocblk cmd {cmd:#x} cut to {len}"),
-                        forged_iocblk(cmd, 0, len),
-                    ));
-                }
-                for len in [1, 4, 8, 24, 32] {
-                    v.push((
-                        format!("iocblk cmd {cmd:#x} cut to {len} (no room for an iocblk)"),
+                        format!("iocblk cmd {cmd:#x} cut to {len}{room}"),
                         forged_iocblk(cmd, 0, len),
                     ));
                 }
@@ -161,8 +268,9 @@ pub fn every_message_type_injected_in_every_state(b: &dyn Backend) {
         for (label, data) in &iocs {
             for band in [0u8, 1, 255] {
                 let name = format!("{st:?}: inject M_IOCTL band {band} {label}");
-                r.case_where(&name, c_safe_inject(M_IOCTL, data.len()), &|w| {
-                    inject_case(w, st, M_IOCTL, band, data)
+                let fits = rooms.fit_iocblk(data.len());
+                r.case_where(&name, rooms.c_safe(M_IOCTL, data.len()), &|w| {
+                    inject_case(w, st, M_IOCTL, band, data, fits)
                 });
             }
         }
@@ -182,7 +290,7 @@ pub fn m_flush_every_flag_byte_in_every_state(b: &dyn Backend) {
                 let bands: &[u8] = if full() { &[0, 1, 255] } else { &[0] };
                 for &band in bands {
                     let name = format!("{st:?}: M_FLUSH band {band} data {data:02x?}");
-                    r.case(&name, &|w| inject_case(w, st, M_FLUSH, band, &data));
+                    r.case(&name, &|w| inject_case(w, st, M_FLUSH, band, &data, true));
                 }
             }
         }
@@ -192,7 +300,7 @@ pub fn m_flush_every_flag_byte_in_every_state(b: &dyn Backend) {
                 for second in 0..=255u8 {
                     let data = [flags, second];
                     let name = format!("{st:?}: M_FLUSH data {data:02x?}");
-                    r.case(&name, &|w| inject_case(w, st, M_FLUSH, 0, &data));
+                    r.case(&name, &|w| inject_case(w, st, M_FLUSH, 0, &data, true));
                 }
             }
         }

@@ -90,6 +90,7 @@ const STRMSGSZ: usize = 65536;
 // Message types (illumos values) the expectations name.
 const M_DATA: u8 = 0x00;
 const M_IOCTL: u8 = 0x0e;
+const M_SETOPTS: u8 = ptm::sys::M_SETOPTS as u8;
 const M_READ: u8 = 0x85;
 const M_FLUSH: u8 = 0x86;
 const M_HANGUP: u8 = 0x89;
