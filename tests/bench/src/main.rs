@@ -578,7 +578,9 @@ fn report(dir: &Path) -> Result<String, String> {
         "\n## Inclusive instructions\n\nThe driver plus the kernel code it runs: illumos's own \
          functions as the real-code world compiles them (DEBUG, -O1), and each call to one of \
          the world's stand-ins for an illumos primitive at the price below (instructions beyond \
-         the caller's call). Target ≤ {INCLUSIVE_TARGET:.2}.\n"
+         the caller's call). Target ≤ {INCLUSIVE_TARGET:.2}. The floor is the Rust module's \
+         kernel instructions over C's total: Rust/C if the module ran no instruction of its own \
+         and made the same kernel calls.\n"
     );
     let _ = writeln!(md, "| stand-in | price | from |\n|---|---:|---|");
     for p in cost::PRICES.iter().chain([&cost::PROBE]) {
@@ -590,8 +592,8 @@ fn report(dir: &Path) -> Result<String, String> {
     let _ = writeln!(md);
     let _ = writeln!(
         md,
-        "| workload | C driver | C kernel | C total | Rust driver | Rust kernel | Rust total | Rust/C |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|"
+        "| workload | C driver | C kernel | C total | Rust driver | Rust kernel | Rust total | Rust/C | floor |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (wi, w) in wls.iter().enumerate() {
         let (Some(c), Some(r)) = (get(ci, wi), get(ri, wi)) else {
@@ -604,9 +606,11 @@ fn report(dir: &Path) -> Result<String, String> {
             &format!("inclusive instructions, {}", w.name),
             &mut misses,
         );
+        let floor = ratio(per_op(r.kernel(), it), per_op(c.inclusive(), it))
+            .map_or("n/a".into(), |x| format!("{x:.3}"));
         let _ = writeln!(
             md,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {s} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {s} | {floor} |",
             w.name,
             per_op(c.driver, it),
             per_op(c.kernel(), it),
@@ -640,7 +644,17 @@ fn report(dir: &Path) -> Result<String, String> {
             for (n, cs, rs, target) in rows {
                 let x = rs as f64 / cs as f64;
                 let s = if target {
-                    show_ratio(Some(x), 1.0, &format!("size {n}"), &mut misses)
+                    let s = show_ratio(Some(x), 1.0, &format!("size {n}"), &mut misses);
+                    if x > 1.0
+                        && x <= SIZE_ALLOWANCE
+                        && let Some(m) = misses.last_mut()
+                    {
+                        m.push_str(&format!(
+                            "; within the ≤ {SIZE_ALLOWANCE:.2} allowed when the speed targets \
+                             need the bytes (README: the trade-off)"
+                        ));
+                    }
+                    s
                 } else {
                     format!("{x:.3}")
                 };
@@ -715,6 +729,10 @@ fn priced_entries() -> Result<BTreeMap<String, Vec<usize>>, String> {
     }
     Ok(m)
 }
+
+/// What the module's size may reach (Rust/C) when the speed targets cannot
+/// be had within C's.
+const SIZE_ALLOWANCE: f64 = 1.03;
 
 /// Inclusive cost target, Rust/C, on every workload.
 const INCLUSIVE_TARGET: f64 = 0.90;

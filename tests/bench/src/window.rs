@@ -109,7 +109,11 @@ unsafe extern "C" fn ptm_bench_window_open(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ptm_bench_window_close(q: *mut queue_t, flag: c_int, cr: *mut cred_t) -> c_int {
+unsafe extern "C" fn ptm_bench_window_close(
+    q: *mut queue_t,
+    flag: c_int,
+    cr: *mut cred_t,
+) -> c_int {
     let f: CloseFn = get(&CLOSE);
     let w = enter();
     // SAFETY: as above.
