@@ -12,7 +12,8 @@
 #                  ../shared/reference/{illumos,ptm.c} beside the clone)
 #
 # The bench crate (tests/bench) is its own cargo workspace, built in its own
-# target directory so that it does not fight the test build.
+# target directory so that it does not fight the test build; its unit tests
+# (the profile reader, the accounting) run before every measurement.
 
 BENCH_DIR := $(CURDIR)/target/bench
 BENCH_REFERENCE_C := $(or $(PTM_REFERENCE_C),$(wildcard $(CURDIR)/../shared/reference/ptm.c))
@@ -22,6 +23,8 @@ BENCH_ENV := PTM_REFERENCE_C=$(BENCH_REFERENCE_C) ILLUMOS_SRC=$(BENCH_ILLUMOS_SR
 .PHONY: bench
 
 bench: kmod
+	$(BENCH_ENV) CARGO_TARGET_DIR=$(BENCH_DIR) \
+		$(CARGO) test --locked -q --release --manifest-path tests/bench/Cargo.toml
 	$(BENCH_ENV) CARGO_TARGET_DIR=$(BENCH_DIR) \
 		$(CARGO) build --locked -q --release --manifest-path tests/bench/Cargo.toml
 	$(BENCH_ENV) BENCH_OUT=$(BENCH_DIR) PTM_KMOD=$(CURDIR)/$(KMOD) \

@@ -444,3 +444,95 @@ fn caller_name(m: &Module, name: &str) -> String {
 pub fn is_probe(name: &str) -> bool {
     name.starts_with("__dtrace_probe_")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callgrind;
+
+    /// A module at 0x4000..0x4100 with trampolines at 0x5000 (putq) and
+    /// 0x5010 (mutex_enter), in a process whose executable is /bin/bench.
+    fn module() -> Module {
+        Module {
+            name: "m".into(),
+            path: PathBuf::from("m"),
+            text: (0x4000, 0x4100),
+            trampolines: (0x5000, 0x5020),
+            symbols: vec![
+                (0x4000, 0x40, "ptmwput".into()),
+                (0x4040, 0x40, "ptmwsrv".into()),
+            ],
+            imports: BTreeMap::from([(0x5000, "putq".into()), (0x5010, "mutex_enter".into())]),
+        }
+    }
+
+    fn classifier() -> Classifier {
+        Classifier {
+            illumos: "/illumos/usr/src".into(),
+            layer: "/repo/tests/real".into(),
+            exe: "/bin/bench".into(),
+        }
+    }
+
+    /// The driver calls putq (illumos, 40 instructions, which enters the
+    /// world's mutex_enter twice) and mutex_enter once, through trampolines;
+    /// strput, on the stack when the window opened, has no cost of its own.
+    const PROFILE: &str = "version: 1\ndesc: Trigger: Client Request: v0:w0\npositions: instr\n\
+        events: Ir\n\
+        ob=(1) ???\nfl=(1) ???\nfn=(1) 0x0000000000004000\n0x4000 10\n+4 5\n\
+        cob=(1)\ncfi=(1)\ncfn=(2) 0x0000000000005000\ncalls=1 0x5000\n* 50\n\
+        cfn=(3) 0x0000000000005010\ncalls=1 0x5010\n* 9\n\
+        fn=(2)\n0x5000 1\ncob=(2) /bin/bench\ncfi=(2) /illumos/usr/src/uts/common/io/stream.c\n\
+        cfn=(4) putq\ncalls=1 0x100\n* 49\n\
+        fn=(3)\n0x5010 1\ncob=(2)\ncfi=(3) /repo/tests/real/src/kernel/sync.rs\ncfn=(5) mutex_enter\n\
+        calls=1 0x200\n* 8\n\
+        ob=(2)\nfl=(2)\nfn=(4)\n0x100 40\ncob=(2)\ncfi=(3)\ncfn=(5)\ncalls=2 0x200\n* 16\n\
+        fl=(3)\nfn=(5)\n0x200 3\n+1 21\n\
+        fl=(4) /illumos/usr/src/uts/common/os/streamio.c\nfn=(6) strput\n\
+        cob=(1)\ncfi=(1)\ncfn=(7) ptm_bench_window_wput\ncalls=1 0x300\n* 80\n";
+
+    fn entries() -> BTreeMap<String, Vec<usize>> {
+        let mut e: BTreeMap<String, Vec<usize>> = PRICES
+            .iter()
+            .map(|p| (p.name.to_owned(), vec![0x9000]))
+            .collect();
+        e.insert("mutex_enter".into(), vec![0x200]);
+        e
+    }
+
+    #[test]
+    fn driver_calls_illumos_and_priced_stand_ins() {
+        let dump = callgrind::parse(PROFILE);
+        let c = Costs::of(&dump, &module(), &classifier(), &entries());
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        // The module's own code, by function; not its trampolines.
+        assert_eq!(c.driver, 15);
+        assert_eq!(c.by_function.get("ptmwput"), Some(&15));
+        // One call through each trampoline.
+        assert_eq!(
+            c.calls,
+            BTreeMap::from([("mutex_enter".into(), 1), ("putq".into(), 1)])
+        );
+        // putq is illumos's and counts as it ran; the world's mutex_enter
+        // does not: its three entries (one from the driver, two from putq)
+        // count at illumos's 5 each.
+        assert_eq!(c.illumos, BTreeMap::from([("putq".into(), 40)]));
+        assert_eq!(c.priced.get("mutex_enter"), Some(&(3, 15)));
+        assert_eq!(c.kernel(), 55);
+        assert_eq!(c.inclusive(), 70);
+    }
+
+    #[test]
+    fn an_unpriced_stand_in_is_reported_not_dropped() {
+        let text = PROFILE.replace("mutex_enter", "kp_unpriced");
+        let dump = callgrind::parse(&text);
+        let c = Costs::of(&dump, &module(), &classifier(), &entries());
+        assert!(
+            c.problems
+                .iter()
+                .any(|p| p.contains("kp_unpriced") && p.contains("no illumos price")),
+            "{:?}",
+            c.problems
+        );
+    }
+}
