@@ -32,7 +32,7 @@
 //!   structure could be allocated for its band) is NAKed with ENOSR, so
 //!   that its caller wakes at once and learns why; illumos ignores putq's
 //!   failure, leaking the message while its caller waits for the ioctl's
-//!   timeout ([`ptm_ioctl`]).
+//!   timeout ([`ptm_ioctl`], `Queue::putq_or_refuse`).
 //! * Any other message that `putq` or `putbq` cannot queue is freed;
 //!   illumos leaks it ([`ptmwput`], `send_to_subsidiary`).
 //! * The put procedure takes the reader reference only on the `M_FLUSH`
@@ -49,7 +49,6 @@
 //! entry-point glue (`PtTtys::of_open_stream`).
 
 use core::ffi::c_int;
-use core::mem::size_of;
 
 use crate::ddi::{self, FlushMode, Message, PtTtys, Queue, Zone};
 use crate::flags::{OpenFlags, OpenState, PtState};
@@ -60,7 +59,6 @@ use crate::sys::{self, dev_t};
 const ENXIO: c_int = sys::ENXIO;
 const ENOMEM: c_int = sys::ENOMEM;
 const EINVAL: c_int = sys::EINVAL;
-const ENOSR: c_int = sys::ENOSR;
 
 /// Opens a manager: always through the clone device, one open per minor.
 ///
@@ -94,7 +92,11 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
         return ENXIO;
     }
 
-    let Some(mut mop) = Message::allocb(size_of::<sys::stroptions>(), sys::BPRI_MED as u32) else {
+    // Stream-head read water marks, and a controlling tty unless O_NOCTTY
+    // (sent up once the stream is ready; made first, as ptm.c does, so that
+    // a shortage fails the open before a pty is taken).
+    let opts = logic::manager_setopts(OpenFlags::from_bits_retain(oflag));
+    let Some(mop) = Message::stroptions(opts.flags.bits(), opts.hiwat, opts.lowat) else {
         return ENOMEM;
     };
 
@@ -110,13 +112,11 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
     rqp.qprocson();
 
     // Allow the subsidiary to send messages to the manager.
-    ptmp.enter_write().set_ptm_rdq(Some(rqp));
+    let mut w = ptmp.enter_write();
+    w.set_ptm_rdq(Some(rqp));
+    w.release();
 
-    // Stream-head read water marks, and a controlling tty unless O_NOCTTY.
-    let opts = logic::manager_setopts(OpenFlags::from_bits_retain(oflag));
-    if mop.fill_stroptions(opts.flags.bits(), opts.hiwat, opts.lowat) {
-        rqp.putnext(mop);
-    }
+    rqp.putnext(mop);
 
     *devp = logic::makedevice(logic::getmajor(*devp), dminor);
 
@@ -129,28 +129,26 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
 /// now NAKs and frees what it holds), unlinks and gives the pty back.
 #[inline]
 pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
+    let r = ptmp.enter_read();
+    if let Some(pts_rdq) = r.pts_rdq()
+        && pts_rdq.has_next()
     {
-        let r = ptmp.enter_read();
-        if let Some(pts_rdq) = r.pts_rdq()
-            && pts_rdq.has_next()
-        {
-            // Tell the subsidiary side the manager is gone.
-            let _ = pts_rdq.putnextctl(sys::M_HANGUP as u8);
-        }
+        // Tell the subsidiary side the manager is gone.
+        let _ = pts_rdq.putnextctl(sys::M_HANGUP as u8);
     }
+    r.release();
 
     // ptm_rdq is cleared before qprocsoff so that the subsidiary's write
     // side cannot use it afterwards.
-    {
-        let mut w = ptmp.enter_write();
-        w.set_ptm_rdq(None);
-        drop(w.take_nullmsg());
-        // Let the subsidiary's write queue flush now that our read queue is
-        // going away.
-        if let Some(wq) = w.pts_rdq().and_then(Queue::wr) {
-            wq.qenable();
-        }
+    let mut w = ptmp.enter_write();
+    w.set_ptm_rdq(None);
+    drop(w.take_nullmsg());
+    // Let the subsidiary's write queue flush now that our read queue is
+    // going away.
+    if let Some(pts_rdq) = w.pts_rdq() {
+        pts_rdq.wr().qenable();
     }
+    w.release();
 
     rqp.qprocsoff();
 
@@ -191,25 +189,30 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
 /// ioctls) saves two `pt_lock` round trips per message.
 #[inline]
 pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) -> c_int {
-    match c_int::from(mp.db_type()) {
-        sys::M_FLUSH => ptm_flush(qp, ptmp, mp),
-
-        sys::M_IOCTL => ptm_ioctl(qp, ptmp, mp),
-
-        // Caused by ldterm; cannot be passed to the subsidiary.
-        sys::M_READ => drop(mp),
-
-        // Everything else goes to the subsidiary, once there is one.
-        _ => {
-            if !ptmp.subsidiary_ready() {
-                error_reply(qp, mp.exchange(2, sys::M_ERROR as u8, -1));
-                return 0;
-            }
-            // putq fails only when a band structure cannot be allocated;
-            // illumos then leaks the message, this frees it.
-            let _ = qp.putq(mp);
+    // Ordinary messages first (data above all): one test tells them from
+    // the high-priority ones, a second M_IOCTL from the rest.
+    let db_type = c_int::from(mp.db_type());
+    if db_type < sys::QPCTL {
+        if db_type == sys::M_IOCTL {
+            ptm_ioctl(qp, ptmp, mp);
+            return 0;
         }
+    } else if db_type == sys::M_FLUSH {
+        ptm_flush(qp, ptmp, mp);
+        return 0;
+    } else if db_type == sys::M_READ {
+        // Caused by ldterm; cannot be passed to the subsidiary.
+        drop(mp);
+        return 0;
     }
+    // Everything else goes to the subsidiary, once there is one.
+    if !ptmp.subsidiary_ready() {
+        error_reply(qp, Some(mp));
+        return 0;
+    }
+    // putq fails only when a band structure cannot be allocated; illumos
+    // then leaks the message, this frees it (`putq_or_refuse`).
+    qp.putq_or_refuse(mp);
     0
 }
 
@@ -217,74 +220,92 @@ pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) -> c_int {
 /// queue and becomes a read-side flush above the subsidiary; a read-side
 /// flush becomes a write-side one.
 ///
-/// Kept out of line (as is [`ptm_ioctl`]) so that the data path through
-/// ptmwput needs no registers beyond its own.
+/// Kept out of line so that the data path through ptmwput needs no
+/// registers beyond its own. Only the pty and the message are needed across
+/// the calls: the flag byte is read again, under the reference, to compute
+/// what goes on.
 #[inline(never)]
 #[cfg_attr(ptm_kernel, unsafe(no_mangle))]
-fn ptm_flush(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
+extern "C" fn ptm_flush(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
     let plan = logic::flush_plan(mp.byte(0));
-    if plan.flush_own_write {
-        if plan.band_only {
+    if plan.flush_own_write() {
+        if plan.band_only() {
             qp.flushband(mp.byte(1), FlushMode::Data);
         } else {
             qp.flushq(FlushMode::Data);
         }
     }
+    if !plan.forwards() {
+        // Nothing for the subsidiary (ptm.c frees it under the reference,
+        // which changes nothing).
+        drop(mp);
+        return;
+    }
     let r = ptmp.enter_read();
-    match r.pts_rdq() {
-        Some(pts_rdq) if !plan.forward.is_empty() && !ptmp.state().contains(PtState::PTLOCK) => {
-            mp.set_byte(0, plan.forward.bits());
+    match r.ready_subsidiary() {
+        Some(pts_rdq) => {
+            let mut head = mp.head();
+            head.set(0, logic::flush_plan(head.get(0)).forward().bits());
             pts_rdq.putnext(mp);
         }
-        _ => drop(mp),
+        None => drop(mp),
     }
-    drop(r);
+    r.release();
 }
 
 /// The `M_IOCTL` branch of ptmwput (no peer queue is used here; see
-/// [`ptmwput`]). ptm's own ioctls are answered with an ACK, or a NAK
-/// carrying the errno; any other ioctl is queued for the subsidiary, or
-/// refused with EINVAL while there is none.
-#[inline(never)]
-#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
-fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
-    let Some((cmd, cred)) = mp.ioctl().map(|ioc| (ioc.cmd(), ioc.cred())) else {
+/// [`ptmwput`]). An ioctl that is not ptm's is queued for the subsidiary,
+/// or refused with EINVAL while there is none; ISPTM is acknowledged here,
+/// UNLKPT by [`ptm_unlkpt`], PTSSTTY, ZONEPT and OWNERPT by
+/// [`ptm_rare_ioctl`]. Nothing here is needed across a call, so it expands
+/// in ptmwput at no cost to the data path there; what holds values across
+/// calls (a lock, then the ACK) is out of line.
+#[inline(always)]
+fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mp: Message) {
+    let Some(cmd) = mp.ioctl().map(|ioc| ioc.cmd()) else {
         // Not even an iocblk: nothing the stream head sends. It cannot be
         // answered (an answer is written into the iocblk), so free it.
         return;
     };
-
-    let reply = match logic::classify_ioctl(cmd) {
+    match logic::classify_ioctl(cmd) {
         PtIoctl::Other => {
             if !ptmp.subsidiary_ready() {
-                Err(EINVAL)
+                qp.miocnak(mp, 0, EINVAL);
             } else {
-                match qp.putq(mp) {
-                    Ok(()) => return,
-                    // Deliberate difference: no band structure could be
-                    // allocated for it. illumos leaks the message, and its
-                    // caller waits for the ioctl's timeout (or forever);
-                    // here it is NAKed with ENOSR (out of STREAMS
-                    // resources), so that the caller wakes at once and
-                    // learns why.
-                    Err(back) => {
-                        mp = back;
-                        Err(ENOSR)
-                    }
-                }
+                // Queued for ptmwsrv. Deliberate difference: NAKed with
+                // ENOSR if no band structure can be allocated for it
+                // (`putq_or_refuse`).
+                qp.putq_or_refuse(mp);
             }
         }
-        PtIoctl::Unlock => {
-            ptmp.lock().remove_state(PtState::PTLOCK);
-            Ok(())
-        }
-        PtIoctl::IsPtm => Ok(()),
-        PtIoctl::SetStty => {
+        PtIoctl::IsPtm => qp.miocack(mp, 0, 0),
+        PtIoctl::Unlock => ptm_unlkpt(qp, ptmp, mp),
+        rare => ptm_rare_ioctl(qp, ptmp, mp, rare),
+    }
+}
+
+/// UNLKPT: clears PTLOCK under `pt_lock` (subsidiary opens are allowed
+/// from now on), and acknowledges.
+#[inline(never)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+extern "C" fn ptm_unlkpt(qp: Queue<'_>, ptmp: PtTtys, mp: Message) {
+    ptmp.lock().remove_state(PtState::PTLOCK);
+    qp.miocack(mp, 0, 0);
+}
+
+/// PTSSTTY, ZONEPT and OWNERPT: answered with an ACK, or a NAK carrying
+/// the errno.
+#[inline(never)]
+#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
+extern "C" fn ptm_rare_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message, which: PtIoctl) {
+    let reply = match which {
+        PtIoctl::ZonePt => zonept(&ptmp, &mut mp),
+        PtIoctl::OwnerPt => ownerpt(&ptmp, &mut mp),
+        _ => {
+            // PTSSTTY: XPG4v2 semantics for the subsidiary.
             ptmp.lock().insert_state(PtState::PTSTTY);
             Ok(())
         }
-        PtIoctl::ZonePt => zonept(&ptmp, cred, &mut mp),
-        PtIoctl::OwnerPt => ownerpt(&ptmp, &mut mp),
     };
     match reply {
         Ok(()) => qp.miocack(mp, 0, 0),
@@ -295,13 +316,13 @@ fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message) {
 /// ZONEPT: only a caller with PRIV_SYS_DEVICES may move the subsidiary into
 /// a zone, named by a `zoneid_t` payload in 0..=9999. The zone need not
 /// exist (yet).
-fn zonept(ptmp: &PtTtys, cred: ddi::Cred, mp: &mut Message) -> Result<(), c_int> {
+fn zonept(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
+    let cred = mp.ioctl().map(|ioc| ioc.cred()).ok_or(EINVAL)?;
     cred.drv_priv()?;
-    mp.miocpullup(size_of::<sys::zoneid_t>())?;
-    let z = mp
-        .payload::<sys::zoneid_t>()
-        .filter(|&z| logic::zone_id_in_range(z))
-        .ok_or(EINVAL)?;
+    let z = mp.pullup_payload::<sys::zoneid_t>()?;
+    if !logic::zone_id_in_range(z) {
+        return Err(EINVAL);
+    }
     ptmp.lock().set_zoneid(z);
     Ok(())
 }
@@ -309,11 +330,10 @@ fn zonept(ptmp: &PtTtys, cred: ddi::Cred, mp: &mut Message) -> Result<(), c_int>
 /// OWNERPT (from grantpt): the subsidiary node's owner, a `pt_own_t` whose
 /// ids must be valid in the pty's zone. No privilege is required.
 fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
-    mp.miocpullup(size_of::<sys::pt_own_t>())?;
+    let own = mp.pullup_payload::<sys::pt_own_t>()?;
     // Deliberate fix: illumos passes a NULL zone on to VALID_UID and
     // zone_rele (a panic) when the pty's zone is gone; refuse instead.
     let zone = Zone::find_by_id(ptmp.zoneid()).ok_or(EINVAL)?;
-    let own = mp.payload::<sys::pt_own_t>().ok_or(EINVAL)?;
     if !zone.valid_uid(own.pto_ruid) || !zone.valid_gid(own.pto_rgid) {
         // The zone hold is released on the way out, before the NAK.
         return Err(EINVAL);
@@ -323,14 +343,16 @@ fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
     Ok(())
 }
 
-/// Sends `M_ERROR(NOERROR, EINVAL)` up the manager's stream: leave reads
-/// alone, fail writes with EINVAL from now on.
+/// Sends `M_ERROR(NOERROR, EINVAL)` up the manager's stream -- leave reads
+/// alone, fail writes with EINVAL from now on -- made of `mp` (a message
+/// for the subsidiary while there is none, or it is locked) or, for `None`,
+/// a new one.
+#[cold]
+#[inline(never)]
 #[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_error_reply"))]
 fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
-    if let Some(mut mp) = mp {
-        mp.set_byte(0, sys::NOERROR);
-        mp.set_byte(1, EINVAL as u8);
-        qp.qreply(mp);
+    if let Some(err) = Message::exchange(mp, sys::M_ERROR as u8, [sys::NOERROR, EINVAL as u8]) {
+        qp.qreply(err);
     }
 }
 
@@ -339,10 +361,10 @@ fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
 #[inline]
 pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
     let r = ptmp.enter_read();
-    if let Some(wq) = r.pts_rdq().and_then(Queue::wr) {
-        wq.qenable();
+    if let Some(pts_rdq) = r.pts_rdq() {
+        pts_rdq.wr().qenable();
     }
-    drop(r);
+    r.release();
     0
 }
 
@@ -362,7 +384,7 @@ pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
         Some(pts_rdq) => send_to_subsidiary(qp, pts_rdq, mp),
         None => discard_all(qp, mp),
     }
-    drop(r);
+    r.release();
     0
 }
 
@@ -406,5 +428,5 @@ fn discard_all(qp: Queue<'_>, mut mp: Message) {
         }
     }
     qp.flushq(FlushMode::All);
-    error_reply(qp, Message::exchange_new(2, sys::M_ERROR as u8, -1));
+    error_reply(qp, None);
 }

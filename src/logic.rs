@@ -11,48 +11,64 @@ use core::ffi::c_int;
 use crate::flags::{FlushFlags, OpenFlags, PtState, SoFlags};
 use crate::sys;
 
-/// What ptm does with an `M_FLUSH` arriving on its write side.
+/// What ptm does with an `M_FLUSH` arriving on its write side, from the
+/// message's first byte.
 ///
 /// The manager's write queue feeds the subsidiary's read side, so the flags
 /// are mirrored on the way through: a request to flush the manager's write
 /// side becomes a request to flush the subsidiary's read side, and vice
-/// versa. `FLUSHBAND` and any other bits ride along untouched.
+/// versa. `FLUSHBAND` and any other bits ride along untouched. Each answer
+/// is computed where it is asked for (a few bit operations on the byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlushPlan {
+pub struct FlushPlan(FlushFlags);
+
+impl FlushPlan {
     /// Flush ptm's own write queue first (`FLUSHW` was set).
-    pub flush_own_write: bool,
+    #[inline(always)]
+    pub fn flush_own_write(self) -> bool {
+        self.0.contains(FlushFlags::FLUSHW)
+    }
+
     /// Flush only one band of it (`FLUSHBAND` was set with `FLUSHW`).
-    pub band_only: bool,
-    /// The flag byte to send on to the subsidiary; empty means the message
-    /// is freed instead.
-    pub forward: FlushFlags,
+    #[inline(always)]
+    pub fn band_only(self) -> bool {
+        self.flush_own_write() && self.0.contains(FlushFlags::FLUSHBAND)
+    }
+
+    /// Whether anything goes on to the subsidiary (FLUSHR or FLUSHW was
+    /// set); if not, the message is freed instead.
+    #[inline(always)]
+    pub fn forwards(self) -> bool {
+        self.0
+            .intersects(FlushFlags::FLUSHR.union(FlushFlags::FLUSHW))
+    }
+
+    /// The flag byte to send on to the subsidiary (empty when nothing is).
+    ///
+    /// ptm.c computes it in two steps -- `(flag & ~FLUSHW) | FLUSHR` if
+    /// FLUSHW is set, or-ed with `(flag & ~FLUSHR) | FLUSHW` if FLUSHR is --
+    /// which comes to: FLUSHR and FLUSHW swapped, every other bit kept.
+    #[inline(always)]
+    pub fn forward(self) -> FlushFlags {
+        const _: () = assert!(FlushFlags::FLUSHW.bits() == FlushFlags::FLUSHR.bits() << 1);
+        if !self.forwards() {
+            return FlushFlags::empty();
+        }
+        let b = self.0.bits();
+        let (r, w) = (FlushFlags::FLUSHR.bits(), FlushFlags::FLUSHW.bits());
+        FlushFlags::from_bits_retain((b & !(r | w)) | ((b & r) << 1) | ((b & w) >> 1))
+    }
 }
 
-/// Computes the [`FlushPlan`] for the first byte of an `M_FLUSH`.
+/// The [`FlushPlan`] for the first byte of an `M_FLUSH`.
+#[inline(always)]
 pub fn flush_plan(first_byte: u8) -> FlushPlan {
-    let flag = FlushFlags::from_bits_retain(first_byte);
-    let mut forward = FlushFlags::empty();
-    let flush_own_write = flag.contains(FlushFlags::FLUSHW);
-    if flush_own_write {
-        forward = flag
-            .difference(FlushFlags::FLUSHW)
-            .union(FlushFlags::FLUSHR);
-    }
-    if flag.contains(FlushFlags::FLUSHR) {
-        forward = forward.union(
-            flag.difference(FlushFlags::FLUSHR)
-                .union(FlushFlags::FLUSHW),
-        );
-    }
-    FlushPlan {
-        flush_own_write,
-        band_only: flush_own_write && flag.contains(FlushFlags::FLUSHBAND),
-        forward,
-    }
+    FlushPlan(FlushFlags::from_bits_retain(first_byte))
 }
 
 /// The ioctls ptm answers itself; everything else goes to the subsidiary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum PtIoctl {
     /// `UNLKPT`: allow subsidiary opens.
     Unlock,
@@ -69,13 +85,22 @@ pub enum PtIoctl {
 }
 
 /// Classifies an `ioc_cmd`.
+///
+/// ptm's five commands are consecutive (`('P' << 8) | 1` to `| 5`), so
+/// anything else is told by one range test on the offset from ISPTM.
 pub fn classify_ioctl(cmd: c_int) -> PtIoctl {
-    match cmd {
-        sys::UNLKPT => PtIoctl::Unlock,
-        sys::ISPTM => PtIoctl::IsPtm,
-        sys::PTSSTTY => PtIoctl::SetStty,
-        sys::ZONEPT => PtIoctl::ZonePt,
-        sys::OWNERPT => PtIoctl::OwnerPt,
+    const _: () = assert!(
+        sys::UNLKPT == sys::ISPTM + 1
+            && sys::PTSSTTY == sys::ISPTM + 2
+            && sys::ZONEPT == sys::ISPTM + 3
+            && sys::OWNERPT == sys::ISPTM + 4
+    );
+    match cmd.wrapping_sub(sys::ISPTM) as u32 {
+        0 => PtIoctl::IsPtm,
+        1 => PtIoctl::Unlock,
+        2 => PtIoctl::SetStty,
+        3 => PtIoctl::ZonePt,
+        4 => PtIoctl::OwnerPt,
         _ => PtIoctl::Other,
     }
 }
@@ -165,41 +190,45 @@ mod tests {
     #[test]
     fn flushw_flushes_own_queue_and_forwards_flushr() {
         let p = flush_plan(W);
-        assert!(p.flush_own_write);
-        assert!(!p.band_only);
-        assert_eq!(p.forward.bits(), R);
+        assert!(p.flush_own_write());
+        assert!(!p.band_only());
+        assert_eq!(p.forward().bits(), R);
     }
 
     #[test]
     fn flushr_forwards_flushw_without_flushing_own_queue() {
         let p = flush_plan(R);
-        assert!(!p.flush_own_write);
-        assert_eq!(p.forward.bits(), W);
+        assert!(!p.flush_own_write());
+        assert_eq!(p.forward().bits(), W);
     }
 
     #[test]
     fn flushrw_stays_flushrw() {
         let p = flush_plan(RW);
-        assert!(p.flush_own_write);
-        assert_eq!(p.forward.bits(), RW);
+        assert!(p.flush_own_write());
+        assert_eq!(p.forward().bits(), RW);
     }
 
     #[test]
     fn flushband_is_kept_in_both_directions() {
         let p = flush_plan(W | BAND);
-        assert!(p.band_only);
-        assert_eq!(p.forward.bits(), R | BAND);
+        assert!(p.band_only());
+        assert_eq!(p.forward().bits(), R | BAND);
         let p = flush_plan(R | BAND);
-        assert!(!p.band_only, "FLUSHR|FLUSHBAND does not touch ptm's queue");
-        assert_eq!(p.forward.bits(), W | BAND);
+        assert!(
+            !p.band_only(),
+            "FLUSHR|FLUSHBAND does not touch ptm's queue"
+        );
+        assert_eq!(p.forward().bits(), W | BAND);
     }
 
     #[test]
     fn no_direction_means_nothing_to_forward() {
         for b in [0u8, BAND, 0x80, 0x08] {
             let p = flush_plan(b);
-            assert!(!p.flush_own_write);
-            assert!(p.forward.is_empty(), "byte {b:#x}");
+            assert!(!p.flush_own_write());
+            assert!(p.forward().is_empty(), "byte {b:#x}");
+            assert!(!p.forwards(), "byte {b:#x}");
         }
     }
 
@@ -214,8 +243,8 @@ mod tests {
             if b & R != 0 {
                 c |= (b & !R) | W;
             }
-            assert_eq!(flush_plan(b).forward.bits(), c, "byte {b:#04x}");
-            assert_eq!(flush_plan(b).flush_own_write, b & W != 0);
+            assert_eq!(flush_plan(b).forward().bits(), c, "byte {b:#04x}");
+            assert_eq!(flush_plan(b).flush_own_write(), b & W != 0);
         }
     }
 

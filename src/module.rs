@@ -280,10 +280,10 @@ unsafe extern "C" fn ptm_attach(devi: *mut dev_info_t, cmd: sys::ddi_attach_cmd_
     if cmd != sys::DDI_ATTACH {
         return sys::DDI_FAILURE;
     }
-    for (name, flag) in [(c"ptmajor", 0), (c"ptmx", sys::CLONE_DEV)] {
+    let create = |name: &core::ffi::CStr, flag| {
         // SAFETY: devi is the node the framework is attaching; the strings
         // are NUL-terminated and static.
-        let rc = unsafe {
+        unsafe {
             sys::ddi_create_minor_node(
                 devi,
                 name.as_ptr(),
@@ -291,13 +291,13 @@ unsafe extern "C" fn ptm_attach(devi: *mut dev_info_t, cmd: sys::ddi_attach_cmd_
                 0,
                 sys::DDI_PSEUDO.as_ptr().cast(),
                 flag,
-            )
-        };
-        if rc == sys::DDI_FAILURE {
-            // SAFETY: same node; a NULL name removes all its minor nodes.
-            unsafe { sys::ddi_remove_minor_node(devi, ptr::null()) };
-            return sys::DDI_FAILURE;
+            ) != sys::DDI_FAILURE
         }
+    };
+    if !(create(c"ptmajor", 0) && create(c"ptmx", sys::CLONE_DEV)) {
+        // SAFETY: same node; a NULL name removes all its minor nodes.
+        unsafe { sys::ddi_remove_minor_node(devi, ptr::null()) };
+        return sys::DDI_FAILURE;
     }
     PTM_DIP.store(devi, Ordering::Relaxed);
     sys::DDI_SUCCESS

@@ -17,6 +17,7 @@ use crate::sys;
 /// the [`Queue`](super::Queue) methods that consume a message). Dropping a
 /// `Message` frees the whole chain with `freemsg(9F)`, so a message can be
 /// neither leaked nor used after it was passed on.
+#[repr(transparent)]
 pub struct Message {
     mp: NonNull<sys::mblk_t>,
 }
@@ -79,32 +80,32 @@ impl Message {
         unsafe { Message::from_raw(sys::allocb(size, pri)) }
     }
 
-    /// `mexchange(NULL, NULL, size, type, primtype)`: a fresh message of
-    /// `size` bytes and the given type.
-    pub fn exchange_new(size: usize, db_type: u8, primtype: i32) -> Option<Message> {
-        // SAFETY: with a NULL queue and a NULL message, mexchange only
-        // allocates; the result is NULL or a fresh message we now own.
+    /// `mexchange(NULL, old, N, db_type, -1)` with the message's `N` bytes
+    /// set to `bytes`: `old`'s first block reused when it is big enough and
+    /// unshared (else freed; the rest of its `b_cont` chain is left
+    /// attached, as illumos does), or a fresh message when `old` is `None`.
+    /// `None` when an allocation was needed and failed (`old` is then
+    /// gone).
+    ///
+    /// mexchange returns a block of type `db_type` holding exactly `N`
+    /// bytes from `b_rptr`, so the bytes are written without a check.
+    pub fn exchange<const N: usize>(
+        old: Option<Message>,
+        db_type: u8,
+        bytes: [u8; N],
+    ) -> Option<Message> {
+        let old = old.map_or(ptr::null_mut(), Message::into_raw);
+        // SAFETY: `old` is NULL or a message we owned and hand over;
+        // mexchange returns it reused, or frees it and returns a fresh
+        // message, or NULL; a message it returns has its b_rptr..b_wptr set
+        // to `N` bytes of its buffer, which we own and fill here.
         unsafe {
-            Message::from_raw(sys::mexchange(
-                ptr::null_mut(),
-                ptr::null_mut(),
-                size,
-                db_type,
-                primtype,
-            ))
+            let mp = sys::mexchange(ptr::null_mut(), old, N, db_type, -1);
+            if !mp.is_null() {
+                ptr::copy_nonoverlapping(bytes.as_ptr(), (*mp).b_rptr, N);
+            }
+            Message::from_raw(mp)
         }
-    }
-
-    /// `mexchange(NULL, mp, size, type, primtype)`: reuses this message's
-    /// first block when it is big enough and unshared (else frees it and
-    /// allocates), resets it to `size` bytes of type `db_type`. The rest of
-    /// the `b_cont` chain is left attached, as illumos does. `None` when an
-    /// allocation was needed and failed (the old message is then gone).
-    pub fn exchange(self, size: usize, db_type: u8, primtype: i32) -> Option<Message> {
-        let mp = self.into_raw();
-        // SAFETY: `mp` is a message we owned and hand over; mexchange either
-        // returns it (reused) or frees it and returns a fresh one or NULL.
-        unsafe { Message::from_raw(sys::mexchange(ptr::null_mut(), mp, size, db_type, primtype)) }
     }
 
     fn datab(&self) -> *mut sys::dblk_t {
@@ -151,29 +152,33 @@ impl Message {
         unsafe { *(*self.mp.as_ptr()).b_rptr.add(i) }
     }
 
-    /// Stores the `i`th byte at `b_rptr`, if it lies inside the buffer.
-    pub fn set_byte(&mut self, i: usize, value: u8) {
-        if i < self.room() {
-            // SAFETY: in bounds (checked) and we own the message exclusively.
-            unsafe { *(*self.mp.as_ptr()).b_rptr.add(i) = value }
+    /// The first block's bytes from `b_rptr` to the end of its buffer, for
+    /// reading and writing a few of them with one bounds computation (see
+    /// [`byte`](Self::byte) for why `b_wptr` is not the limit).
+    pub fn head(&mut self) -> Head<'_> {
+        // SAFETY: by the invariants the message and its data block are live.
+        let rptr = unsafe { (*self.mp.as_ptr()).b_rptr };
+        Head {
+            rptr,
+            len: self.room(),
+            _msg: core::marker::PhantomData,
         }
     }
 
-    /// Turns a freshly allocated block into an `M_SETOPTS` carrying a
-    /// `struct stroptions`: advances `b_wptr` over the structure and fills
-    /// in `so_flags`, `so_hiwat` and `so_lowat` only -- the stream head
-    /// reads no other field unless its flag is set.
+    /// A new `M_SETOPTS` carrying a `struct stroptions` with `so_flags`,
+    /// `so_hiwat` and `so_lowat` filled in -- the stream head reads no other
+    /// field unless its flag is set -- or `None` when memory is short.
     ///
-    /// Returns `false`, changing nothing, if the block has no room for it.
-    pub fn fill_stroptions(&mut self, so_flags: u32, hiwat: usize, lowat: usize) -> bool {
+    /// `allocb` returns a block with room for at least the size asked for,
+    /// so the structure is written without a check.
+    pub fn stroptions(so_flags: u32, hiwat: usize, lowat: usize) -> Option<Message> {
         let size = size_of::<sys::stroptions>();
-        if self.room() < size {
-            return false;
-        }
-        self.set_db_type(sys::M_SETOPTS as u8);
-        let mp = self.mp.as_ptr();
-        // SAFETY: the buffer holds a whole stroptions from b_rptr (checked
-        // above) and we own it; the writes are unaligned-safe.
+        let mut msg = Message::allocb(size, sys::BPRI_MED as u32)?;
+        msg.set_db_type(sys::M_SETOPTS as u8);
+        let mp = msg.mp.as_ptr();
+        // SAFETY: allocb gave a fresh message whose buffer holds `size`
+        // bytes from b_rptr (= b_wptr), ours alone; the writes are
+        // unaligned-safe.
         unsafe {
             (*mp).b_wptr = (*mp).b_wptr.add(size);
             let sop = (*mp).b_rptr.cast::<sys::stroptions>();
@@ -181,7 +186,7 @@ impl Message {
             ptr::addr_of_mut!((*sop).so_hiwat).write_unaligned(hiwat);
             ptr::addr_of_mut!((*sop).so_lowat).write_unaligned(lowat);
         }
-        true
+        Some(msg)
     }
 
     /// Views the message as an `M_IOCTL`, if its first block is big enough
@@ -201,23 +206,27 @@ impl Message {
         }
     }
 
-    /// Reads a `T` from the start of the first continuation block, if that
-    /// block holds at least `size_of::<T>()` bytes (which a successful
-    /// [`miocpullup`](Self::miocpullup) of that size guarantees).
-    pub fn payload<T: Payload>(&self) -> Option<T> {
-        // SAFETY: the message is live; b_cont is NULL or a live block.
-        let cont = unsafe { (*self.mp.as_ptr()).b_cont };
-        if cont.is_null() {
-            return None;
-        }
-        // SAFETY: `cont` is a live block of our message.
-        let (rptr, wptr) = unsafe { ((*cont).b_rptr, (*cont).b_wptr) };
-        if (wptr as usize).saturating_sub(rptr as usize) < size_of::<T>() {
-            return None;
-        }
-        // SAFETY: `size_of::<T>()` bytes from `rptr` are payload (checked),
-        // and `T: Payload` is plain old data, valid for any bit pattern.
-        Some(unsafe { rptr.cast::<T>().read_unaligned() })
+    /// `miocpullup(9F)` of a `T`-sized payload, and the payload: a `T`
+    /// read from the start of the first continuation block. `Err(errno)`
+    /// (EINVAL, ENOMEM) as from miocpullup.
+    ///
+    /// A successful miocpullup is the proof that the read is in bounds: it
+    /// returns 0 for a nonzero size only when `b_cont` exists and holds at
+    /// least that many bytes from its `b_rptr` (pulled up if they were
+    /// spread over several blocks), so nothing is checked again.
+    pub fn pullup_payload<T: Payload>(&mut self) -> Result<T, c_int> {
+        const { assert!(size_of::<T>() > 0) };
+        self.miocpullup(size_of::<T>())?;
+        // SAFETY: miocpullup succeeded for size_of::<T>() > 0 bytes, so
+        // b_cont is a live block of our message with at least that many
+        // payload bytes from b_rptr; `T: Payload` is plain old data, valid
+        // for any bit pattern; the read is unaligned-safe.
+        Ok(unsafe {
+            (*(*self.mp.as_ptr()).b_cont)
+                .b_rptr
+                .cast::<T>()
+                .read_unaligned()
+        })
     }
 }
 
@@ -225,6 +234,35 @@ impl Drop for Message {
     fn drop(&mut self) {
         // SAFETY: we own the whole chain and nobody else refers to it.
         unsafe { sys::freemsg(self.mp.as_ptr()) }
+    }
+}
+
+/// The bytes of a message's first block from `b_rptr` to the end of its
+/// buffer, borrowed from the [`Message`] (so it cannot outlive it, nor be
+/// used once the message is passed on). Reads past the end yield 0 and
+/// writes past it are dropped, as with [`Message::byte`].
+pub struct Head<'m> {
+    rptr: *mut u8,
+    len: usize,
+    _msg: core::marker::PhantomData<&'m mut Message>,
+}
+
+impl Head<'_> {
+    /// The `i`th byte, or 0 past the end of the buffer.
+    pub fn get(&self, i: usize) -> u8 {
+        if i >= self.len {
+            return 0;
+        }
+        // SAFETY: `i < len`, the bytes from b_rptr to the buffer's end.
+        unsafe { *self.rptr.add(i) }
+    }
+
+    /// Stores the `i`th byte, if it lies inside the buffer.
+    pub fn set(&mut self, i: usize, value: u8) {
+        if i < self.len {
+            // SAFETY: in bounds; the message (borrowed mutably) is ours.
+            unsafe { *self.rptr.add(i) = value }
+        }
     }
 }
 

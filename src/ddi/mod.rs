@@ -21,7 +21,7 @@ mod queue;
 mod zone;
 
 pub use ioctl::{Cred, IocBlk};
-pub use message::{Message, Payload};
+pub use message::{Head, Message, Payload};
 pub use ptty::{PtLock, PtTtys, ReadRef, WriteRef, attach_subsidiary, ptms_init};
 pub use queue::{FlushMode, Queue};
 pub use zone::Zone;

@@ -49,6 +49,7 @@ pub fn ptms_init() {
 /// The guards below ([`PtLock`], [`ReadRef`], [`WriteRef`]) carry the same
 /// pointer by value, borrowing the handle only through a lifetime, so that
 /// a guard is one register wide and needs no extra indirection.
+#[repr(transparent)]
 pub struct PtTtys {
     p: NonNull<sys::pt_ttys>,
 }
@@ -196,6 +197,7 @@ impl<'a> Pty<'a> {
         self.p.as_ptr()
     }
 
+    #[inline(always)]
     fn lock(self) -> PtLock<'a> {
         // SAFETY: live pty (borrowed handle); pt_lock is initialised.
         unsafe { sys::mutex_enter(ptr::addr_of_mut!((*self.raw()).pt_lock)) };
@@ -218,41 +220,55 @@ impl<'a> Pty<'a> {
     }
 }
 
-// The four reference-lock operations are functions of their own, taking the
-// pty pointer by value: in the kernel module they carry names
-// (`pt_enter_read` & co., for DTrace's fbt probes) and are called, not
-// expanded in place as C's macros are (the module's size target); built
-// for a host they are marked `inline`, so that every codegen unit may
-// inline them (the host's speed target). The guards above and below are
-// their only callers.
+// The four reference-lock operations, as C's PT_ENTER_READ & co. macros
+// are, expand in place at every use: a use costs the two `pt_lock` round
+// trips and a few instructions around them, not a call and a frame of its
+// own. What is rare -- waiting for the other kind of reference to go --
+// is a function of its own, out of line and marked cold, one copy for all
+// uses (named `pt_wait` in the kernel module).
 
 /// PT_ENTER_READ.
-#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
-#[cfg_attr(not(ptm_kernel), inline)]
+#[inline(always)]
 fn pt_enter_read(pty: Pty<'_>) {
     let lock = pty.lock();
-    while lock.refcnt() < 0 {
-        lock.wait();
+    if lock.refcnt() < 0 {
+        pt_wait(pty, false);
     }
     lock.set_refcnt(lock.refcnt().wrapping_add(1));
     drop(lock);
 }
 
 /// PT_ENTER_WRITE.
-#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
-#[cfg_attr(not(ptm_kernel), inline)]
+#[inline(always)]
 fn pt_enter_write(pty: Pty<'_>) {
     let lock = pty.lock();
-    while lock.refcnt() != 0 {
-        lock.wait();
+    if lock.refcnt() != 0 {
+        pt_wait(pty, true);
     }
     lock.set_refcnt(-1);
     drop(lock);
 }
 
-/// PT_EXIT_READ.
+/// The waits of PT_ENTER_READ (`writer` false: while a writer holds the
+/// pty) and PT_ENTER_WRITE (`writer` true: until no reference is held),
+/// with `pt_lock` held by the caller.
+#[cold]
+#[inline(never)]
 #[cfg_attr(ptm_kernel, unsafe(no_mangle))]
-#[cfg_attr(not(ptm_kernel), inline)]
+fn pt_wait(pty: Pty<'_>, writer: bool) {
+    let lock = PtLock::held(pty);
+    while if writer {
+        lock.refcnt() != 0
+    } else {
+        lock.refcnt() < 0
+    } {
+        lock.wait();
+    }
+    core::mem::forget(lock);
+}
+
+/// PT_EXIT_READ.
+#[inline(always)]
 fn pt_exit_read(pty: Pty<'_>) {
     let lock = pty.lock();
     // Our reference keeps the count positive, so this cannot wrap.
@@ -265,8 +281,7 @@ fn pt_exit_read(pty: Pty<'_>) {
 }
 
 /// PT_EXIT_WRITE.
-#[cfg_attr(ptm_kernel, unsafe(no_mangle))]
-#[cfg_attr(not(ptm_kernel), inline)]
+#[inline(always)]
 fn pt_exit_write(pty: Pty<'_>) {
     let lock = pty.lock();
     lock.set_refcnt(0);
@@ -279,7 +294,13 @@ pub struct PtLock<'a> {
     pty: Pty<'a>,
 }
 
-impl PtLock<'_> {
+impl<'a> PtLock<'a> {
+    /// The guard of a `pt_lock` the caller already holds (and keeps: the
+    /// guard is forgotten, not dropped, by `pt_wait`).
+    fn held(pty: Pty<'a>) -> PtLock<'a> {
+        PtLock { pty }
+    }
+
     fn mutex(&self) -> *mut sys::kmutex_t {
         // SAFETY: live pty (the guard borrows the handle).
         unsafe { ptr::addr_of_mut!((*self.pty.raw()).pt_lock) }
@@ -352,6 +373,7 @@ impl PtLock<'_> {
 }
 
 impl Drop for PtLock<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: we entered this mutex in `PtTtys::lock`.
         unsafe { sys::mutex_exit(self.mutex()) }
@@ -382,8 +404,19 @@ impl ReadRef<'_> {
     }
 }
 
-impl Drop for ReadRef<'_> {
+impl ReadRef<'_> {
+    /// PT_EXIT_READ, in place. Dropping the reference does the same, but
+    /// through the compiler's out-of-line drop glue: the per-message paths
+    /// release explicitly.
     #[inline(always)]
+    pub fn release(self) {
+        let pty = self.pty;
+        core::mem::forget(self);
+        pt_exit_read(pty);
+    }
+}
+
+impl Drop for ReadRef<'_> {
     fn drop(&mut self) {
         pt_exit_read(self.pty);
     }
@@ -420,8 +453,17 @@ impl WriteRef<'_> {
     }
 }
 
-impl Drop for WriteRef<'_> {
+impl WriteRef<'_> {
+    /// PT_EXIT_WRITE, in place (see [`ReadRef::release`]).
     #[inline(always)]
+    pub fn release(self) {
+        let pty = self.pty;
+        core::mem::forget(self);
+        pt_exit_write(pty);
+    }
+}
+
+impl Drop for WriteRef<'_> {
     fn drop(&mut self) {
         pt_exit_write(self.pty);
     }

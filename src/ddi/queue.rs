@@ -36,6 +36,7 @@ impl FlushMode {
 /// a queue is a shared kernel object that every method only hands to the
 /// kernel's own thread-safe STREAMS utilities.
 #[derive(Clone, Copy)]
+#[repr(transparent)]
 pub struct Queue<'q> {
     q: NonNull<sys::queue_t>,
     _life: PhantomData<&'q sys::queue_t>,
@@ -86,10 +87,8 @@ impl<'q> Queue<'q> {
     pub fn set_private_pair(self, p: *mut c_void) {
         // SAFETY: our own queue is valid for 'q and its q_ptr is ours.
         unsafe { (*self.q.as_ptr()).q_ptr = p }
-        if let Some(wq) = self.wr() {
-            // SAFETY: the partner queue of our own pair, equally ours.
-            unsafe { (*wq.q.as_ptr()).q_ptr = p }
-        }
+        // SAFETY: the partner queue of our own pair, equally ours.
+        unsafe { (*self.wr().q.as_ptr()).q_ptr = p }
     }
 
     /// Whether another queue follows this one in its stream (`q_next`), i.e.
@@ -100,12 +99,12 @@ impl<'q> Queue<'q> {
         unsafe { !(*self.q.as_ptr()).q_next.is_null() }
     }
 
-    /// `WR(9F)`: the write queue of this queue's pair (never NULL for a
-    /// valid queue; `None` only guards the impossible).
-    pub fn wr(self) -> Option<Queue<'q>> {
+    /// `WR(9F)`: the write queue of this queue's pair.
+    pub fn wr(self) -> Queue<'q> {
         // SAFETY: WR accepts any valid queue and returns the write queue of
-        // the same pair, which lives exactly as long as this one.
-        unsafe { Queue::from_raw(sys::WR(self.q.as_ptr())) }
+        // the same pair -- never NULL: the two queues of a pair are one
+        // allocation -- which lives exactly as long as this one.
+        unsafe { Queue::from_entry(sys::WR(self.q.as_ptr())) }
     }
 
     /// `getq(9F)`: the next message, or `None` (and `QWANTR` set).
@@ -126,6 +125,40 @@ impl<'q> Queue<'q> {
             // so ownership returns to us.
             0 => Err(unsafe { Message::from_nonnull(raw) }),
             _ => Ok(()),
+        }
+    }
+
+    /// `putq(9F)`, and if the message cannot be queued: an `M_IOCTL` is
+    /// NAKed with ENOSR (out of STREAMS resources) so that its caller wakes
+    /// at once and learns why, anything else is freed. (illumos leaks it,
+    /// and an ioctl's caller waits for its timeout, or forever.)
+    ///
+    /// putq fails only when it must allocate a band structure, for a
+    /// message of a band above 0 the queue has no structure for yet; a band
+    /// 0 message is always queued. So the common case hands the message
+    /// over and is done -- nothing of it is needed after the call -- and
+    /// only a banded message takes the checked way.
+    #[inline(always)]
+    pub fn putq_or_refuse(self, mp: Message) {
+        if mp.band() == 0 {
+            // SAFETY: valid queue and a message we own, handed over; putq
+            // queues a band 0 message unconditionally.
+            unsafe { sys::putq(self.q.as_ptr(), mp.into_raw()) };
+        } else {
+            self.putq_banded(mp);
+        }
+    }
+
+    /// [`putq_or_refuse`](Self::putq_or_refuse) of a banded message.
+    #[cold]
+    #[inline(never)]
+    #[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_putq_banded"))]
+    fn putq_banded(self, mp: Message) {
+        // Anything else that is not queued is freed as `back` goes.
+        if let Err(back) = self.putq(mp)
+            && c_int::from(back.db_type()) == sys::M_IOCTL
+        {
+            self.miocnak(back, 0, sys::ENOSR);
         }
     }
 

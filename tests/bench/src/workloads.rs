@@ -3,8 +3,9 @@
 //! gets back, so that a variant that misbehaves fails the run instead of
 //! producing a cheap number.
 
-use ptm_sim::Pty as _;
-use ptm_sim::{Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, O_NONBLOCK, O_RDWR, UNLKPT, World};
+use ptm_scenario::{
+    Errno, FLUSHR, FLUSHRW, FLUSHW, Fd, ISPTM, O_NONBLOCK, O_RDWR, Pty as World, UNLKPT,
+};
 
 /// The open streams of a workload.
 pub struct Pty {
@@ -19,13 +20,22 @@ pub struct Workload {
     pub unit: &'static str,
     /// Measured operations (after the warm-up).
     pub iters: u32,
+    /// Target for the driver's own instructions, Rust/C.
+    pub driver_target: f64,
     /// Opens the pty the operation works on (non-blocking ends when
     /// `nonblock`); `None` for workloads that open their own.
     pub nonblock: Option<bool>,
-    pub op: fn(&mut World, Option<&Pty>),
+    pub op: fn(&mut dyn World, Option<&Pty>),
 }
 
 const BULK_ITERS: u32 = 200;
+
+/// Driver-instruction targets (Rust/C): the data paths through ptmwput and
+/// ptmwsrv, the back-enable path through ptmrsrv, and the control paths
+/// (flush, ioctls, open and close).
+const DATA_TARGET: f64 = 0.85;
+const BACK_ENABLE_TARGET: f64 = 0.90;
+const CONTROL_TARGET: f64 = 1.00;
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
@@ -33,7 +43,7 @@ fn pattern(n: usize) -> Vec<u8> {
 
 /// Reads exactly `n` bytes from `fd` (several reads if the data sits in
 /// several messages).
-fn read_exact(w: &mut World, fd: Fd, n: usize) {
+fn read_exact(w: &mut dyn World, fd: Fd, n: usize) {
     let mut got = 0;
     while got < n {
         let v = w.read(fd, n - got).expect("read");
@@ -43,7 +53,7 @@ fn read_exact(w: &mut World, fd: Fd, n: usize) {
 }
 
 /// Reads until the (non-blocking) fd has nothing left; returns the bytes.
-fn drain(w: &mut World, fd: Fd) -> usize {
+fn drain(w: &mut dyn World, fd: Fd) -> usize {
     let mut got = 0;
     loop {
         match w.read(fd, 1000) {
@@ -55,7 +65,7 @@ fn drain(w: &mut World, fd: Fd) -> usize {
     }
 }
 
-fn transfer(w: &mut World, from: Fd, to: Fd, n: usize) {
+fn transfer(w: &mut dyn World, from: Fd, to: Fd, n: usize) {
     let data = pattern(n);
     assert_eq!(w.write(from, &data).expect("write"), n);
     read_exact(w, to, n);
@@ -66,7 +76,7 @@ fn transfer(w: &mut World, from: Fd, to: Fd, n: usize) {
 /// 2560 bytes fit (the subsidiary head's 2048 plus ptm's queue's 512)
 /// before the writer would sleep waiting for a reader. So 4 KiB go as two
 /// 2 KiB writes, each read at once: the same eight messages.
-fn transfer_4k_m2s(w: &mut World, from: Fd, to: Fd) {
+fn transfer_4k_m2s(w: &mut dyn World, from: Fd, to: Fd) {
     transfer(w, from, to, 2048);
     transfer(w, from, to, 2048);
 }
@@ -77,6 +87,7 @@ macro_rules! bulk {
             name: $name,
             unit: concat!("write(", $n, " B) + read"),
             iters: BULK_ITERS,
+            driver_target: DATA_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -89,6 +100,7 @@ macro_rules! bulk {
             name: $name,
             unit: "2 × (write(2 KiB) + read)",
             iters: BULK_ITERS,
+            driver_target: DATA_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -101,6 +113,7 @@ macro_rules! bulk {
             name: $name,
             unit: concat!("write(", $n, " B) + read"),
             iters: BULK_ITERS,
+            driver_target: BACK_ENABLE_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -125,6 +138,7 @@ pub fn all() -> Vec<Workload> {
             name: "flow-controlled m→s",
             unit: "fill (2560 B, 5 msgs) + drain",
             iters: 100,
+            driver_target: DATA_TARGET,
             nonblock: Some(true),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -138,6 +152,7 @@ pub fn all() -> Vec<Workload> {
             name: "flow-controlled s→m",
             unit: "fill (4096 B, 2 msgs) + drain",
             iters: 100,
+            driver_target: BACK_ENABLE_TARGET,
             nonblock: Some(true),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -151,6 +166,7 @@ pub fn all() -> Vec<Workload> {
             name: "echo round trip 8 B",
             unit: "m→s→m round trip",
             iters: BULK_ITERS,
+            driver_target: DATA_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -162,6 +178,7 @@ pub fn all() -> Vec<Workload> {
             name: "M_FLUSH storm",
             unit: "I_FLUSH (R, W, RW in turn)",
             iters: 300,
+            driver_target: CONTROL_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -174,6 +191,7 @@ pub fn all() -> Vec<Workload> {
             name: "ioctl ISPTM",
             unit: "ioctl",
             iters: 300,
+            driver_target: CONTROL_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -184,6 +202,7 @@ pub fn all() -> Vec<Workload> {
             name: "ioctl UNLKPT",
             unit: "ioctl",
             iters: 300,
+            driver_target: CONTROL_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -194,6 +213,7 @@ pub fn all() -> Vec<Workload> {
             name: "ioctl unknown (forwarded)",
             unit: "ioctl (NAKed by the subsidiary)",
             iters: 300,
+            driver_target: CONTROL_TARGET,
             nonblock: Some(false),
             op: |w, p| {
                 let p = p.expect("pty");
@@ -204,6 +224,7 @@ pub fn all() -> Vec<Workload> {
             name: "open/unlock/close churn",
             unit: "open ptmx, UNLKPT, open pts, close both",
             iters: 100,
+            driver_target: CONTROL_TARGET,
             nonblock: None,
             op: |w, _| {
                 let p = open_pty(w, O_RDWR);
@@ -215,7 +236,7 @@ pub fn all() -> Vec<Workload> {
 }
 
 /// Opens a manager, unlocks it, opens its subsidiary.
-pub fn open_pty(w: &mut World, flags: i32) -> Pty {
+pub fn open_pty(w: &mut dyn World, flags: i32) -> Pty {
     let m = w.open_manager(flags).expect("open /dev/ptmx");
     let minor = w.minor_of(m).expect("fstat");
     w.unlockpt(m).expect("unlockpt");

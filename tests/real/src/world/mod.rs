@@ -26,7 +26,9 @@ use ptm_scenario::{
 
 use crate::kernel::{self, cred, ffi, kmem, sched};
 pub use observe::recent_allocb_callers;
-pub use variants::{C_KOBJ, C_REFERENCE, REAL, RUST_DRIVER, RUST_KMOD, RealBackend, kmod_path};
+pub use variants::{
+    C_KOBJ, C_REFERENCE, REAL, RUST_DRIVER, RUST_KMOD, RealBackend, kmod_path, loaded_module,
+};
 
 /// The clone driver's major (`/dev/ptmx` is clone minor 22).
 pub const CLONE_MAJOR: u32 = 11;

@@ -10,7 +10,8 @@
 //!   `$PTM_KMOD`), loaded by the userland krtld with every import bound to
 //!   the real kernel's function of that name.
 //! * **C ptm.c kernel object (loaded)**: ptm.c compiled as an illumos
-//!   kernel object (kernel code model) and loaded the same way.
+//!   kernel object (kernel code model) and loaded the same way; or the
+//!   object named by `$PTM_C_KOBJ`.
 
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
@@ -146,8 +147,8 @@ pub fn kmod_path() -> (PathBuf, bool) {
     }
 }
 
-fn rust_kmod() -> Option<Entry> {
-    static E: OnceLock<Option<Entry>> = OnceLock::new();
+fn rust_kmod() -> Option<(Entry, &'static LoadedModule)> {
+    static E: OnceLock<Option<(Entry, &'static LoadedModule)>> = OnceLock::new();
     *E.get_or_init(|| {
         let (path, explicit) = kmod_path();
         if !explicit && !path.exists() {
@@ -157,17 +158,32 @@ fn rust_kmod() -> Option<Entry> {
             return None;
         }
         let m = load_module(&path).unwrap_or_else(|e| panic!("{RUST_KMOD}: {e}"));
-        Some(loaded_entry(m, RUST_KMOD).unwrap_or_else(|e| panic!("{e}")))
+        Some((loaded_entry(m, RUST_KMOD).unwrap_or_else(|e| panic!("{e}")), m))
     })
 }
 
-fn c_kobj() -> Entry {
-    static E: OnceLock<Entry> = OnceLock::new();
+/// The C kernel object: the one build.rs compiled, or the file named by
+/// `$PTM_C_KOBJ` (the bench's, built with illumos's full module flags).
+fn c_kobj() -> (Entry, &'static LoadedModule) {
+    static E: OnceLock<(Entry, &'static LoadedModule)> = OnceLock::new();
     *E.get_or_init(|| {
-        let m = load_module(Path::new(env!("PTM_REAL_C_KOBJ")))
-            .unwrap_or_else(|e| panic!("{C_KOBJ}: {e}"));
-        loaded_entry(m, C_KOBJ).unwrap_or_else(|e| panic!("{e}"))
+        let path = std::env::var_os("PTM_C_KOBJ")
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| PathBuf::from(env!("PTM_REAL_C_KOBJ")), PathBuf::from);
+        let m = load_module(&path).unwrap_or_else(|e| panic!("{C_KOBJ}: {e}"));
+        (loaded_entry(m, C_KOBJ).unwrap_or_else(|e| panic!("{e}")), m)
     })
+}
+
+/// The module a loaded variant ([`RUST_KMOD`], [`C_KOBJ`]) runs, as the
+/// userland krtld placed it (for tools that look inside, like the bench);
+/// `None` for the variants linked into the process.
+pub fn loaded_module(v: Variant) -> Option<&'static LoadedModule> {
+    match v.name {
+        RUST_KMOD => rust_kmod().map(|(_, m)| m),
+        C_KOBJ => Some(c_kobj().1),
+        _ => None,
+    }
 }
 
 /// The entry points of a variant of this backend.
@@ -186,8 +202,10 @@ pub(crate) fn entry(v: Variant) -> Result<Entry, String> {
             init: ptm_rs_init,
             fini: ptm_rs_fini,
         }),
-        RUST_KMOD => rust_kmod().ok_or_else(|| "target/kmod/ptm is not built".into()),
-        C_KOBJ => Ok(c_kobj()),
+        RUST_KMOD => rust_kmod()
+            .map(|(e, _)| e)
+            .ok_or_else(|| "target/kmod/ptm is not built".into()),
+        C_KOBJ => Ok(c_kobj().0),
         n => Err(format!("no variant {n} in the real-code world")),
     }
 }
