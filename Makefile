@@ -6,7 +6,7 @@
 #   make gate-demo  show the gate passing a minimal module built for our
 #                   target spec and rejecting the same module built for
 #                   rustc's stock x86_64-unknown-none target
-#   make test       all + fmt + clippy + cargo tests + gate-demo + $(TEST_EXTRA)
+#   make test       all + fmt + clippy + cargo tests + model audit + gate-demo + $(TEST_EXTRA)
 #   make install    (illumos only, as root) load the Rust ptm instead of the
 #                   in-tree one from the next boot (packaging/ptm-admin.sh)
 #   make uninstall  (illumos only, as root) go back to the in-tree ptm
@@ -128,11 +128,17 @@ gate-demo: gate-bin
 		echo "gate-demo: FAILED: rejected, but not for a GOTPCREL relocation" >&2; exit 1; \
 	fi
 
+# The model audit: the scenarios leave the C driver's trace of each world
+# here, and model-audit compares them (a difference is a model defect).
+AUDIT_DIR := $(CURDIR)/target/audit
+
 test:
 	$(MAKE) all
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
-	PTM_KMOD=$(CURDIR)/$(KMOD) $(CARGO) test --locked --workspace
+	rm -rf $(AUDIT_DIR)
+	PTM_KMOD=$(CURDIR)/$(KMOD) PTM_AUDIT_DIR=$(AUDIT_DIR) $(CARGO) test --locked --workspace
+	$(CARGO) run --locked -q -p ptm-scenario --bin model-audit -- $(AUDIT_DIR)
 	$(MAKE) gate-demo
 	$(if $(strip $(TEST_EXTRA)),$(MAKE) $(TEST_EXTRA))
 

@@ -7,7 +7,7 @@ fn main() {
     run_tests(
         &REAL,
         vec![Test::new("manager_and_subsidiary_exchange_data", |b| {
-            scenario(b, "data both ways", |w| {
+            scenario(b, "smoke: data both ways", |w| {
                 let m = w.open_manager(O_RDWR).expect("open ptmx");
                 let minor = w.minor_of(m).unwrap();
                 assert!(minor >= 1);

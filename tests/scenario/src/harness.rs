@@ -59,6 +59,7 @@ pub fn scenario(b: &dyn Backend, name: &str, f: impl Fn(&mut dyn Pty)) {
     let mut first: Option<(&'static str, Vec<String>)> = None;
     for v in vs {
         let t = run_one(b, name, v, &f);
+        record_for_audit(b, name, v, first.is_none(), &t);
         match &first {
             None => first = Some((v.name, t)),
             Some((n0, t0)) => assert_traces_equal(name, n0, t0, v.name, &t),
@@ -69,8 +70,42 @@ pub fn scenario(b: &dyn Backend, name: &str, f: impl Fn(&mut dyn Pty)) {
 /// A scenario where the variants deliberately differ: run for each
 /// variant, no trace comparison.
 pub fn scenario_each(b: &dyn Backend, name: &str, f: impl Fn(&mut dyn Pty)) {
-    for v in variants_or_skip(b, name) {
-        run_one(b, name, v, &f);
+    for (i, v) in variants_or_skip(b, name).into_iter().enumerate() {
+        let t = run_one(b, name, v, &f);
+        record_for_audit(b, name, v, i == 0, &t);
+    }
+}
+
+/// For the model audit (`make model-audit`): with `PTM_AUDIT_DIR` set, the
+/// trace of each scenario's first variant, when it is illumos's C ptm.c,
+/// is written to `<dir>/<world>/<scenario>.trace`, so that the same
+/// driver's traces on the two worlds can be compared (`model-audit`).
+fn record_for_audit(b: &dyn Backend, name: &str, v: Variant, first: bool, trace: &[String]) {
+    let Some(dir) = std::env::var_os("PTM_AUDIT_DIR") else {
+        return;
+    };
+    if !first || !v.is_c_ptm() {
+        return;
+    }
+    let dir = std::path::Path::new(&dir).join(b.name());
+    let file: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let text = trace.join("\n") + "\n";
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("{file}.trace")), text));
+    if let Err(e) = written {
+        panic!(
+            "{name}: cannot record the trace for the audit in {}: {e}",
+            dir.display()
+        );
     }
 }
 

@@ -109,7 +109,6 @@ fn wait_to_write(
     if !mt::settle("write: flow control", || {
         queue::canputnext(wq) != 0 || mt_hung_up(sid)
     }) {
-        world::note(format!("write blocked after {written} bytes"));
         return Some(Err(Errno::BLOCKED));
     }
     if mt_hung_up(sid) {

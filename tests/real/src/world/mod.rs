@@ -296,6 +296,7 @@ impl World {
         if self.st().loaded {
             let rc = kernel::mod_unload(c"ptm", self.inner.entry.fini);
             sched::settle();
+            trace::sys("modunload ptm".into(), rc.to_string());
             if rc != 0 {
                 problems.push(format!("ptm _fini returned {rc} with nothing open"));
             }
