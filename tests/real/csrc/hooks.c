@@ -205,3 +205,109 @@ kp_attach_driver(major_t major)
 	ddi_rele_driver(major);
 	return (0);
 }
+
+/*
+ * qenable_locked: strsubr.c's definition is weak in the sealed kernel (its
+ * code keeps the name kp_illumos_qenable_locked), so every enabling of a
+ * queue reaches this one -- qenable's, putq's, putbq's, insq's and the
+ * back-enabling of getq and flushq. Normally it is illumos's. While the
+ * world runs services late (kp_late_services, deterministic worlds only:
+ * one thread runs kernel code at a time), a queue is marked QENAB with
+ * illumos's rules but held on the world's list (linked through q_link,
+ * which only run lists use, and a held queue is on none) instead of its
+ * stream's run list. kp_late_enable puts it there later.
+ */
+extern void kp_illumos_qenable_locked(queue_t *);
+
+int kp_late_services;
+static queue_t *late_head;
+static queue_t *late_tail;
+static size_t late_count;
+
+void
+qenable_locked(queue_t *q)
+{
+	ASSERT(MUTEX_HELD(QLOCK(q)));
+	if (!kp_late_services) {
+		kp_illumos_qenable_locked(q);
+		return;
+	}
+	if (q->q_qinfo->qi_srvp == NULL)
+		return;
+	if (q->q_flag & (QWCLOSE | QENAB))
+		return;
+	q->q_flag |= QENAB;
+	if (q->q_flag & QINSERVICE)
+		return;
+	q->q_link = NULL;
+	if (late_tail == NULL)
+		late_head = q;
+	else
+		late_tail->q_link = q;
+	late_tail = q;
+	late_count++;
+}
+
+/* How many queues are held. */
+size_t
+kp_late_count(void)
+{
+	return (late_count);
+}
+
+/*
+ * Takes every held queue off the list, in the order they were enabled,
+ * into qs[] with its stream in sts[]; the arrays have room for
+ * kp_late_count() entries. Returns how many.
+ */
+size_t
+kp_late_take(queue_t **qs, stdata_t **sts, size_t room)
+{
+	size_t n = 0;
+	queue_t *q;
+
+	while ((q = late_head) != NULL && n < room) {
+		late_head = q->q_link;
+		q->q_link = NULL;
+		qs[n] = q;
+		sts[n] = STREAM(q);
+		n++;
+	}
+	if (late_head == NULL)
+		late_tail = NULL;
+	late_count -= n;
+	return (n);
+}
+
+/*
+ * Puts a queue taken off the world's list back on it, at the end (a
+ * queue the world keeps holding).
+ */
+void
+kp_late_hold_again(queue_t *q)
+{
+	q->q_link = NULL;
+	if (late_tail == NULL)
+		late_head = q;
+	else
+		late_tail->q_link = q;
+	late_tail = q;
+	late_count++;
+}
+
+/*
+ * Schedules a held queue as illumos would have when it was enabled: its
+ * QENAB comes off and illumos's qenable_locked sets it again and puts the
+ * queue on its stream's run list, dispatching the stream's service task
+ * if none is pending.
+ */
+void
+kp_late_enable(queue_t *q)
+{
+	mutex_enter(QLOCK(q));
+	if (q->q_flag & QENAB) {
+		q->q_flag &= ~QENAB;
+		kp_illumos_qenable_locked(q);
+	}
+	mutex_exit(QLOCK(q));
+}

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
 use ptm_scenario::{
-    Cred, Errno, Fd, HeadState, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
+    Cred, Errno, Fd, HeadState, IocReply, LateOrder, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
     Report, TraceEvent, Variant, WORLD_PID,
 };
 
@@ -227,19 +227,46 @@ impl World {
         }
     }
 
-    /// From now on service procedures wait: qenable schedules them, but
-    /// they run only at [`World::run_services`] (deterministic worlds).
-    pub fn services_run_late(&mut self) {
-        sched::defer_services();
+    /// Runs the held service procedures -- all of them, or those of the
+    /// stream `only` -- streams in `order`, each stream's queues in the
+    /// order they were enabled, and whatever they schedule, until the world
+    /// settles. Services are on time meanwhile (a held queue keeps
+    /// `QENAB`, so enabling it again leaves it held), and late again
+    /// afterwards if they were.
+    fn run_late(&self, order: LateOrder, only: Option<*mut ffi::stdata_t>) {
+        // SAFETY: the world's thread is the only one running kernel code
+        // (deterministic mode); the arrays have room for every held queue.
+        unsafe {
+            let n = ffi::kp_late_count();
+            if n == 0 {
+                return;
+            }
+            let mut qs = vec![std::ptr::null_mut(); n];
+            let mut sts = vec![std::ptr::null_mut(); n];
+            let got = ffi::kp_late_take(qs.as_mut_ptr(), sts.as_mut_ptr(), n);
+            let (go, keep): (Vec<_>, Vec<_>) = qs[..got]
+                .iter()
+                .copied()
+                .zip(sts[..got].iter().copied())
+                .partition(|&(_, st)| only.is_none_or(|o| o == st));
+            for (q, _) in keep {
+                ffi::kp_late_hold_again(q);
+            }
+            let was = ffi::kp_late_services;
+            ffi::kp_late_services = 0;
+            for q in order.arrange(&go) {
+                ffi::kp_late_enable(q);
+            }
+            sched::settle();
+            ffi::kp_late_services = was;
+        }
     }
 
-    /// Runs the waiting service procedures -- in the order they were
-    /// scheduled, or newest first with `reverse` -- and lets the world
-    /// settle.
-    pub fn run_services(&mut self, reverse: bool) {
-        self.enter();
-        sched::release_services(reverse);
-        sched::settle();
+    /// Services on time again, nothing held (what was held runs now).
+    fn stop_late(&self) {
+        self.run_late(LateOrder::Scheduled, None);
+        // SAFETY: as in run_late.
+        unsafe { ffi::kp_late_services = 0 };
     }
 
     fn st(&self) -> MutexGuard<'_, State> {
@@ -281,6 +308,7 @@ impl World {
     fn teardown(&mut self) -> Vec<String> {
         self.enter();
         self.st().finished = true;
+        self.stop_late();
         sched::quiesce();
         self.close_all_fds();
         sched::quiesce();
@@ -410,8 +438,16 @@ impl Pty for World {
         None
     }
 
+    /// A stream's held services run first (see
+    /// [`Pty::services_run_late`]): illumos's close would wait for them.
     fn close(&mut self, fd: Fd) -> Result<(), Errno> {
         self.enter();
+        let vp = self.st().files.get(&fd.0).map(|f| f.vp);
+        if let Some(vp) = vp {
+            // SAFETY: a live vnode of this world.
+            let stp = unsafe { ffi::kp_vnode_stream(vp) };
+            self.run_late(LateOrder::Scheduled, Some(stp));
+        }
         self.do_close(fd)
     }
 
@@ -532,6 +568,32 @@ impl Pty for World {
     /// The next allocation from illumos's qband cache (allocband) fails.
     fn fail_next_qband_alloc(&mut self) {
         kmem::fail_allocation("qband_cache", 0);
+    }
+
+    // --- scheduling ------------------------------------------------------------
+
+    fn services_run_late(&mut self, late: bool) {
+        assert!(
+            sched::deterministic(),
+            "services run late in deterministic worlds only"
+        );
+        self.enter();
+        if late {
+            // SAFETY: only this thread runs kernel code now.
+            unsafe { ffi::kp_late_services = 1 };
+        } else {
+            self.stop_late();
+        }
+    }
+
+    fn run_late_services(&mut self, order: LateOrder) {
+        self.enter();
+        self.run_late(order, None);
+    }
+
+    fn late_services(&self) -> usize {
+        // SAFETY: a plain read of the world's counter.
+        unsafe { ffi::kp_late_count() }
     }
 
     fn trace(&self) -> Vec<TraceEvent> {
