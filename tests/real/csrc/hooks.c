@@ -218,16 +218,50 @@ kp_attach_driver(major_t major)
  * stream's run list. kp_late_enable puts it there later.
  */
 extern void kp_illumos_qenable_locked(queue_t *);
+extern void kp_livelock(const char *module, int readside, dev_t dev,
+    unsigned long n);
 
 int kp_late_services;
 static queue_t *late_head;
 static queue_t *late_tail;
 static size_t late_count;
 
+/*
+ * A service procedure that keeps enabling its own queue while it runs (a
+ * message it puts back and can never take, such as a high-priority one
+ * held by flow control: putbq enables the queue for those) makes
+ * runservice loop for ever. After KP_SPIN_LIMIT such enables of one queue
+ * in a row, with no other queue enabled in between, the world stops with a
+ * report naming the queue instead of hanging.
+ */
+#define	KP_SPIN_LIMIT	100000
+int kp_watch_spins;	/* set in deterministic worlds */
+static queue_t *spin_q;
+static unsigned long spin_n;
+
+static void
+kp_spin_check(queue_t *q)
+{
+	if (!(q->q_flag & QINSERVICE) || q != spin_q) {
+		spin_q = (q->q_flag & QINSERVICE) ? q : NULL;
+		spin_n = 1;
+		return;
+	}
+	if (++spin_n >= KP_SPIN_LIMIT) {
+		vnode_t *vp = STREAM(q)->sd_vnode;
+
+		kp_livelock(q->q_qinfo->qi_minfo->mi_idname,
+		    (q->q_flag & QREADR) != 0,
+		    vp != NULL ? vp->v_rdev : NODEV, spin_n);
+	}
+}
+
 void
 qenable_locked(queue_t *q)
 {
 	ASSERT(MUTEX_HELD(QLOCK(q)));
+	if (kp_watch_spins)
+		kp_spin_check(q);
 	if (!kp_late_services) {
 		kp_illumos_qenable_locked(q);
 		return;

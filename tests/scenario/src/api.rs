@@ -538,6 +538,10 @@ pub trait Pty {
     /// trace.
     fn finish(self: Box<Self>) -> Result<Report, String>;
 
+    /// Names what runs in this world (the scenario and variant), for the
+    /// reports of failures the world cannot return (a kernel failure that
+    /// stops the process).
+    fn set_label(&mut self, _label: &str) {}
 
     // --- libc, the same on every backend ---------------------------------------
 
@@ -598,4 +602,9 @@ pub trait Backend: Sync {
     fn variants(&self) -> Vec<Variant>;
     /// A fresh world running `v`, loaded as modctl loads a module.
     fn world(&self, v: Variant) -> Result<Box<dyn Pty>, String>;
+    /// What the world's threads are doing, for the report of a world that
+    /// does not finish (the harness's watchdog); may be empty.
+    fn stuck_report(&self) -> String {
+        String::new()
+    }
 }

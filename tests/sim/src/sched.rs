@@ -89,12 +89,36 @@ unsafe fn runservice(q: *mut queue_t) {
         if srv.is_none() {
             locked(finish);
         }
+        let mut runs: u64 = 0;
         while let Some(f) = srv {
             world::assert_unlocked("calling a service procedure");
             f(q);
+            runs += 1;
             srv = locked(|| {
                 if (*q).q_flag & QENAB as u32 == 0 {
                     finish();
+                    return None;
+                }
+                if runs >= SERVICE_BUDGET {
+                    // A procedure that enables its own queue every time it
+                    // runs (a message it puts back and can never take) would
+                    // loop here for ever: stop it, and say which.
+                    (*q).q_flag &= !(QENAB as u32);
+                    finish();
+                    let side = if (*q).q_flag & QREADR_U != 0 {
+                        "read"
+                    } else {
+                        "write"
+                    };
+                    world::with(|s| {
+                        s.anomaly(format!(
+                            "livelock: the service procedure of the {} {side} queue enabled \
+                             its own queue {runs} times in a row while running, and would go on \
+                             for ever: a message it puts back and can never take (a \
+                             high-priority message held by flow control?)",
+                            (*pair_of(q)).name
+                        ))
+                    });
                     return None;
                 }
                 (*q).q_flag &= !(QENAB as u32);

@@ -104,6 +104,8 @@ unsafe extern "C" {
     pub fn kp_send_down(vp: *mut vnode_t, mp: *mut ptm::sys::mblk_t);
     /// Whether qenable holds queues (services run late): set, and read.
     pub static mut kp_late_services: c_int;
+    /// Whether qenable watches for livelocks (deterministic worlds).
+    pub static mut kp_watch_spins: c_int;
     /// How many queues are held.
     pub fn kp_late_count() -> usize;
     /// Takes the held queues (and their streams) off the list, oldest

@@ -20,8 +20,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
 use ptm_scenario::{
-    Cred, Errno, Fd, HeadState, IocReply, LateOrder, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
-    Report, TraceEvent, Variant, WORLD_PID,
+    Cred, Errno, Fd, HeadState, IocReply, LateOrder, Leaks, MinorNode, PollBits, PtsNode, Pty,
+    QueueInfo, Report, TraceEvent, Variant, WORLD_PID,
 };
 
 use crate::kernel::{self, cred, ffi, kmem, sched};
@@ -182,6 +182,8 @@ impl World {
         kernel::set_label(&format!("world running {}", v.name));
         trace::reset();
         observe::reset_faults();
+        // SAFETY: no kernel code runs while a world is being set up.
+        unsafe { ffi::kp_watch_spins = c_int::from(sched::deterministic()) };
         cred::reset_zones();
         let cr = cred::cred_new(0, 0, 0, true);
         // SAFETY: a fresh credential, whose hold the process takes.
@@ -677,6 +679,10 @@ impl Pty for World {
     fn module_linkinfo(&self) -> Option<String> {
         let loaded = self.st().loaded;
         loaded.then(|| variants::linkinfo(self.inner.entry))
+    }
+
+    fn set_label(&mut self, label: &str) {
+        kernel::set_label(label);
     }
 
     fn finish(mut self: Box<Self>) -> Result<Report, String> {
