@@ -9,8 +9,8 @@
 //! trait's own, built on these calls.
 
 use ptm_scenario::{
-    Cred, Errno, Fd, HeadState, IocReply, LateOrder, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
-    Report, TraceEvent, Variant as ScenarioVariant,
+    Cred, Errno, Fd, HeadState, IocReply, LateOrder, Leaks, MinorNode, PollBits, PtsNode, Pty,
+    QueueInfo, Report, TraceEvent, Variant as ScenarioVariant,
 };
 use ptm_scenario::{PTM_MAJOR, PTS_MAJOR};
 
