@@ -262,7 +262,11 @@ qenable_locked(queue_t *q)
 	ASSERT(MUTEX_HELD(QLOCK(q)));
 	if (kp_watch_spins)
 		kp_spin_check(q);
-	if (!kp_late_services) {
+	/*
+	 * A stream being closed is not held: its close waits for its queues'
+	 * services (wait_svc), so they run now.
+	 */
+	if (!kp_late_services || (STREAM(q)->sd_flag & STRCLOSE)) {
 		kp_illumos_qenable_locked(q);
 		return;
 	}

@@ -470,8 +470,8 @@ pub trait Pty {
     /// the queue is already being serviced on another CPU, which then
     /// loops. A held queue keeps `QENAB`, so it is held once however often
     /// it is enabled. A `close` first runs the held services of the stream
-    /// it closes (illumos's close runs its stream's pending services, or
-    /// waits for them). With `false`, whatever is held runs now
+    /// it closes, and a stream being closed has none held (illumos's close
+    /// runs its stream's pending services, or waits for them). With `false`, whatever is held runs now
     /// ([`LateOrder::Scheduled`]) and services run on time again.
     /// Single-threaded worlds only.
     fn services_run_late(&mut self, late: bool);

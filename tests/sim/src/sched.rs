@@ -40,7 +40,11 @@ pub(crate) unsafe fn qenable_impl(q: *mut queue_t) {
                 s.anomaly(format!("qenable of a queue with no stream ({q:p})"));
             } else if mt {
                 s.runq.push_back(q);
-            } else if let Some(held) = s.late.as_mut() {
+            } else if let Some(held) = s.late.as_mut()
+                && s.streams[sid].flags & world::sd::STRCLOSE == 0
+            {
+                // (A stream being closed is not held: its close waits for
+                // its queues' services.)
                 held.push((q, sid));
             } else {
                 s.streams[sid].svc.push_back(q);

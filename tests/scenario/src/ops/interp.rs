@@ -7,8 +7,8 @@ use std::fmt;
 use super::{FdRef, MAX_FDS, MAX_PTYS, Op, OwnerArg, SubTarget, ZONE3_EPHEMERAL, ZoneArg};
 use crate::scenarios::common::own;
 use crate::{
-    Errno, Fd, ISPTM, IocReply, LateOrder, Leaks, O_NDELAY, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT, PTSSTTY,
-    Pty, TIOCSWINSZ, TTY_GID, TraceEvent, UNLKPT, ZONEPT,
+    Errno, Fd, ISPTM, IocReply, LateOrder, Leaks, O_NDELAY, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT,
+    PTSSTTY, Pty, TIOCSWINSZ, TTY_GID, TraceEvent, UNLKPT, ZONEPT,
 };
 
 const M_IOCACK: u8 = 0x81;
