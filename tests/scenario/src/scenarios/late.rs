@@ -103,7 +103,7 @@ pub fn discard_naks_an_ioctl_queued_behind_held_data(b: &dyn Backend) {
             );
             assert_eq!(
                 got[err_at.unwrap()].bytes,
-                [NOERROR as u8, EINVAL as u8],
+                [NOERROR, EINVAL as u8],
                 "M_ERROR: reads untouched, writes EINVAL"
             );
             let q = w.driver_write_queue(m).unwrap();
