@@ -4,7 +4,8 @@
 //! kernel around it) can take against ptm in a world: opening either end
 //! of a pty, the ptm ioctls with good and bad payloads, data both ways,
 //! flushes, raw messages sent down a stream, closes, credential and zone
-//! changes, and allocation faults. [`run`] interprets a sequence of them in
+//! changes, allocation faults, and when service procedures run (late, then
+//! in the order scheduled or shuffled). [`run`] interprets a sequence of them in
 //! one world ([`Pty`](crate::Pty)) and returns a [`Trace`]: every call with its result,
 //! every message each stream head received ([`Pty::trace_lines`](crate::Pty::trace_lines)), the
 //! final state of every pty and queue, what leaked and any anomaly.
