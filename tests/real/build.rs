@@ -213,8 +213,9 @@ fn main() {
     let objdir = out.join("kobj");
     fs::create_dir_all(&objdir).unwrap();
 
-    // 1-3. Compile. stream.c's allocb is renamed so that the world's
-    // counting allocb (csrc/hooks.c) stands in for it everywhere else.
+    // 1-3. Compile. stream.c's allocb and strsubr.c's qenable_locked are
+    // made weak so that the world's (csrc/hooks.c) stand in for them
+    // everywhere.
     let mut objects: Vec<PathBuf> = Vec::new();
     for o in kernel_build(&src)
         .files(GENUNIX.iter().map(|f| src.join(f)))
@@ -230,6 +231,22 @@ fn main() {
                 run(Command::new("objcopy")
                     .arg("--weaken-symbol=allocb")
                     .arg("--add-symbol=kp_illumos_allocb=.text.allocb:0,global,function")
+                    .arg(&o)
+                    .arg(&renamed));
+                objects.push(renamed);
+            }
+            Some(n) if n.ends_with("-strsubr.o") => {
+                // qenable_locked becomes weak in the same way, so the
+                // world's (csrc/hooks.c) takes every qenable -- stream.c's
+                // and strsubr.c's own back-enabling -- and can hold it
+                // while services run late; illumos's code stays reachable
+                // as kp_illumos_qenable_locked.
+                let renamed = objdir.join("strsubr-qenable.o");
+                run(Command::new("objcopy")
+                    .arg("--weaken-symbol=qenable_locked")
+                    .arg(
+                        "--add-symbol=kp_illumos_qenable_locked=.text.qenable_locked:0,global,function",
+                    )
                     .arg(&o)
                     .arg(&renamed));
                 objects.push(renamed);
@@ -250,6 +267,7 @@ fn main() {
             .find(|o| {
                 o.to_string_lossy().ends_with(suffix)
                     || o.to_string_lossy().ends_with("stream-allocb.o") && suffix == "-stream.o"
+                    || o.to_string_lossy().ends_with("strsubr-qenable.o") && suffix == "-strsubr.o"
             })
             .unwrap_or_else(|| panic!("no object for {suffix}"));
         let names = functions(obj);

@@ -205,3 +205,147 @@ kp_attach_driver(major_t major)
 	ddi_rele_driver(major);
 	return (0);
 }
+
+/*
+ * qenable_locked: strsubr.c's definition is weak in the sealed kernel (its
+ * code keeps the name kp_illumos_qenable_locked), so every enabling of a
+ * queue reaches this one -- qenable's, putq's, putbq's, insq's and the
+ * back-enabling of getq and flushq. Normally it is illumos's. While the
+ * world runs services late (kp_late_services, deterministic worlds only:
+ * one thread runs kernel code at a time), a queue is marked QENAB with
+ * illumos's rules but held on the world's list (linked through q_link,
+ * which only run lists use, and a held queue is on none) instead of its
+ * stream's run list. kp_late_enable puts it there later.
+ */
+extern void kp_illumos_qenable_locked(queue_t *);
+extern void kp_livelock(const char *module, int readside, dev_t dev,
+    unsigned long n);
+
+int kp_late_services;
+static queue_t *late_head;
+static queue_t *late_tail;
+static size_t late_count;
+
+/*
+ * A service procedure that keeps enabling its own queue while it runs (a
+ * message it puts back and can never take, such as a high-priority one
+ * held by flow control: putbq enables the queue for those) makes
+ * runservice loop for ever. After KP_SPIN_LIMIT such enables of one queue
+ * in a row, with no other queue enabled in between, the world stops with a
+ * report naming the queue instead of hanging.
+ */
+#define	KP_SPIN_LIMIT	100000
+int kp_watch_spins;	/* set in deterministic worlds */
+static queue_t *spin_q;
+static unsigned long spin_n;
+
+static void
+kp_spin_check(queue_t *q)
+{
+	if (!(q->q_flag & QINSERVICE) || q != spin_q) {
+		spin_q = (q->q_flag & QINSERVICE) ? q : NULL;
+		spin_n = 1;
+		return;
+	}
+	if (++spin_n >= KP_SPIN_LIMIT) {
+		vnode_t *vp = STREAM(q)->sd_vnode;
+
+		kp_livelock(q->q_qinfo->qi_minfo->mi_idname,
+		    (q->q_flag & QREADR) != 0,
+		    vp != NULL ? vp->v_rdev : NODEV, spin_n);
+	}
+}
+
+void
+qenable_locked(queue_t *q)
+{
+	ASSERT(MUTEX_HELD(QLOCK(q)));
+	if (kp_watch_spins)
+		kp_spin_check(q);
+	/*
+	 * A stream being closed is not held: its close waits for its queues'
+	 * services (wait_svc), so they run now.
+	 */
+	if (!kp_late_services || (STREAM(q)->sd_flag & STRCLOSE)) {
+		kp_illumos_qenable_locked(q);
+		return;
+	}
+	if (q->q_qinfo->qi_srvp == NULL)
+		return;
+	if (q->q_flag & (QWCLOSE | QENAB))
+		return;
+	q->q_flag |= QENAB;
+	if (q->q_flag & QINSERVICE)
+		return;
+	q->q_link = NULL;
+	if (late_tail == NULL)
+		late_head = q;
+	else
+		late_tail->q_link = q;
+	late_tail = q;
+	late_count++;
+}
+
+/* How many queues are held. */
+size_t
+kp_late_count(void)
+{
+	return (late_count);
+}
+
+/*
+ * Takes every held queue off the list, in the order they were enabled,
+ * into qs[] with its stream in sts[]; the arrays have room for
+ * kp_late_count() entries. Returns how many.
+ */
+size_t
+kp_late_take(queue_t **qs, stdata_t **sts, size_t room)
+{
+	size_t n = 0;
+	queue_t *q;
+
+	while ((q = late_head) != NULL && n < room) {
+		late_head = q->q_link;
+		q->q_link = NULL;
+		qs[n] = q;
+		sts[n] = STREAM(q);
+		n++;
+	}
+	if (late_head == NULL)
+		late_tail = NULL;
+	late_count -= n;
+	return (n);
+}
+
+/*
+ * Puts a queue taken off the world's list back on it, at the end (a
+ * queue the world keeps holding).
+ */
+void
+kp_late_hold_again(queue_t *q)
+{
+	q->q_link = NULL;
+	if (late_tail == NULL)
+		late_head = q;
+	else
+		late_tail->q_link = q;
+	late_tail = q;
+	late_count++;
+}
+
+/*
+ * Schedules a held queue as illumos would have when it was enabled: its
+ * QENAB comes off and illumos's qenable_locked sets it again and puts the
+ * queue on its stream's run list, dispatching the stream's service task
+ * if none is pending.
+ */
+void
+kp_late_enable(queue_t *q)
+{
+	mutex_enter(QLOCK(q));
+	if (q->q_flag & QENAB) {
+		q->q_flag &= ~QENAB;
+		kp_illumos_qenable_locked(q);
+	}
+	mutex_exit(QLOCK(q));
+}

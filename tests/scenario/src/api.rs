@@ -306,6 +306,67 @@ impl Variant {
     }
 }
 
+/// The order in which [`Pty::run_late_services`] runs the service
+/// procedures it held.
+///
+/// Which orders are legal in STREAMS: a queue is on a run list at most
+/// once (`QENAB`), and its service procedure takes its messages in queue
+/// order, so per queue nothing can be reordered. illumos drains each
+/// stream's run list on one thread, in the order its queues were enabled;
+/// different streams are drained by different task-queue threads, in any
+/// order relative to each other. So the streams may be permuted, each
+/// stream's queues keep their order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LateOrder {
+    /// Streams in the order their first held queue was enabled.
+    Scheduled,
+    /// Streams in an order shuffled by this seed (the same seed, the same
+    /// order, on every backend).
+    Shuffled(u64),
+}
+
+impl LateOrder {
+    /// The order in which to run `n` streams, numbered by when their first
+    /// held queue was enabled: a permutation of `0..n`.
+    pub fn permutation(self, n: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..n).collect();
+        if let LateOrder::Shuffled(seed) = self {
+            // Fisher-Yates with splitmix64: small, fixed, no dependency.
+            let mut x = seed;
+            let mut next = || {
+                x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = x;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^ (z >> 31)
+            };
+            for i in (1..n).rev() {
+                let j = (next() % (i as u64 + 1)) as usize;
+                v.swap(i, j);
+            }
+        }
+        v
+    }
+
+    /// Groups held queues (each given with its stream, in the order they
+    /// were enabled) by stream, and returns them in the order to run them.
+    pub fn arrange<Q: Copy, S: PartialEq + Copy>(self, held: &[(Q, S)]) -> Vec<Q> {
+        let mut streams: Vec<S> = Vec::new();
+        for &(_, s) in held {
+            if !streams.contains(&s) {
+                streams.push(s);
+            }
+        }
+        self.permutation(streams.len())
+            .into_iter()
+            .flat_map(|i| {
+                let s = streams[i];
+                held.iter().filter(move |h| h.1 == s).map(|h| h.0)
+            })
+            .collect()
+    }
+}
+
 /// A world: a kernel with one ptm variant, and one process using it.
 ///
 /// Methods that are system calls (or libc functions built on them) are
@@ -401,6 +462,26 @@ pub trait Pty {
     /// of a message in a new band fails).
     fn fail_next_qband_alloc(&mut self);
 
+    // --- scheduling ------------------------------------------------------------
+
+    /// With `true`, service procedures run late: what a system call
+    /// schedules (`qenable`, `putq`, back-enabling) is held instead of run
+    /// before the call returns, until [`Pty::run_late_services`] -- as when
+    /// the queue is already being serviced on another CPU, which then
+    /// loops. A held queue keeps `QENAB`, so it is held once however often
+    /// it is enabled. A `close` first runs the held services of the stream
+    /// it closes, and a stream being closed has none held (illumos's close
+    /// runs its stream's pending services, or waits for them). With `false`, whatever is held runs now
+    /// ([`LateOrder::Scheduled`]) and services run on time again.
+    /// Single-threaded worlds only.
+    fn services_run_late(&mut self, late: bool);
+    /// Runs the held service procedures in `order`, and whatever they
+    /// schedule, until the world settles; then services stay late if they
+    /// were.
+    fn run_late_services(&mut self, order: LateOrder);
+    /// How many queues are held.
+    fn late_services(&self) -> usize;
+
     // --- observation -----------------------------------------------------------
 
     fn trace(&self) -> Vec<TraceEvent>;
@@ -456,6 +537,11 @@ pub trait Pty {
     /// leaked and nothing went wrong, unloads the module, and returns the
     /// trace.
     fn finish(self: Box<Self>) -> Result<Report, String>;
+
+    /// Names what runs in this world (the scenario and variant), for the
+    /// reports of failures the world cannot return (a kernel failure that
+    /// stops the process).
+    fn set_label(&mut self, _label: &str) {}
 
     // --- libc, the same on every backend ---------------------------------------
 
@@ -516,4 +602,9 @@ pub trait Backend: Sync {
     fn variants(&self) -> Vec<Variant>;
     /// A fresh world running `v`, loaded as modctl loads a module.
     fn world(&self, v: Variant) -> Result<Box<dyn Pty>, String>;
+    /// What the world's threads are doing, for the report of a world that
+    /// does not finish (the harness's watchdog); may be empty.
+    fn stuck_report(&self) -> String {
+        String::new()
+    }
 }

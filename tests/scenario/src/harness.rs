@@ -3,6 +3,8 @@
 //! runs a list of tests on one backend.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::api::{Backend, Pty, Variant};
 
@@ -16,14 +18,65 @@ pub(crate) fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+/// How long one world may run before the watchdog calls it stuck:
+/// `PTM_SCENARIO_WATCHDOG_SECS`, 600 s by default.
+fn watchdog_limit() -> Duration {
+    let secs = std::env::var("PTM_SCENARIO_WATCHDOG_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    Duration::from_secs(secs)
+}
+
+/// Runs `f` under a watchdog: if it has not returned after
+/// [`watchdog_limit`], the process stops with a message naming `tag` (the
+/// world, the variant and what runs) and what the backend says is stuck,
+/// rather than leaving `cargo test` hanging on a livelock or deadlock.
+pub fn with_watchdog<R>(b: &dyn Backend, tag: &str, f: impl FnOnce() -> R) -> R {
+    let limit = watchdog_limit();
+    let done = (Mutex::new(false), Condvar::new());
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let start = Instant::now();
+            let mut finished = done.0.lock().unwrap_or_else(|e| e.into_inner());
+            while !*finished {
+                let left = limit.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    eprintln!(
+                        "\n*** {tag}: watchdog: still running after {} s -- a hang or a \
+                         livelock, not a slow test\n--- what is stuck ---\n{}",
+                        limit.as_secs(),
+                        b.stuck_report()
+                    );
+                    std::process::exit(101);
+                }
+                finished = done
+                    .1
+                    .wait_timeout(finished, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        });
+        let r = catch_unwind(AssertUnwindSafe(f));
+        *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        done.1.notify_all();
+        r.unwrap_or_else(|p| resume_unwind(p))
+    })
+}
+
 /// Runs `f` in a fresh world of `v`, then `finish()`; returns the trace.
 /// A failure names the backend, the variant and the scenario, and prints
-/// the trace so far.
+/// the trace so far; a hang is stopped by [`with_watchdog`].
 pub fn run_one(b: &dyn Backend, name: &str, v: Variant, f: &dyn Fn(&mut dyn Pty)) -> Vec<String> {
     let tag = format!("[{} world, {}] {name}", b.name(), v.name);
+    with_watchdog(b, &tag, || run_one_inner(b, &tag, v, f))
+}
+
+fn run_one_inner(b: &dyn Backend, tag: &str, v: Variant, f: &dyn Fn(&mut dyn Pty)) -> Vec<String> {
     let mut w = b
         .world(v)
         .unwrap_or_else(|e| panic!("{tag}: load failed: {e}"));
+    w.set_label(tag);
     let r = catch_unwind(AssertUnwindSafe(|| f(&mut *w)));
     if let Err(p) = r {
         let text = panic_text(&p);

@@ -85,6 +85,9 @@ pub(crate) unsafe fn retire_pair(p: *mut QPair) {
                     st.svc.retain(|&q| q != r && q != w);
                 }
                 s.runq.retain(|&q| q != r && q != w);
+                if let Some(held) = s.late.as_mut() {
+                    held.retain(|&(q, _)| q != r && q != w);
+                }
             });
             (*p).dead = true;
             for q in [r, w] {

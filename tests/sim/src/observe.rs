@@ -15,6 +15,7 @@ impl World {
     /// that no anomaly was recorded, and unloads the module (if a scenario
     /// left it loaded); returns the trace.
     pub fn finish(mut self) -> Result<Report, String> {
+        self.services_run_late(false);
         mt::quiesce_world(&mut self);
         self.close_all();
         mt::quiesce_world(&mut self);

@@ -429,6 +429,9 @@ fn dismantle(sid: StreamId) {
         let st = &mut s.streams[sid];
         st.dead = true;
         st.svc.clear();
+        if let Some(held) = s.late.as_mut() {
+            held.retain(|&(_, h)| h != sid);
+        }
         std::mem::replace(&mut st.iocblk, ptr::null_mut())
     });
     msg::freemsg_impl(ioc);

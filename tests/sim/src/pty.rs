@@ -9,13 +9,13 @@
 //! trait's own, built on these calls.
 
 use ptm_scenario::{
-    Cred, Errno, Fd, HeadState, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
-    Report, TraceEvent, Variant as ScenarioVariant,
+    Cred, Errno, Fd, HeadState, IocReply, LateOrder, Leaks, MinorNode, PollBits, PtsNode, Pty,
+    QueueInfo, Report, TraceEvent, Variant as ScenarioVariant,
 };
 use ptm_scenario::{PTM_MAJOR, PTS_MAJOR};
 
 use crate::world::{self, CredObj, StreamKind, ZoneObj, sd};
-use crate::{World, ddi, io, ioctl, modload, msg, observe, open, syscall};
+use crate::{World, ddi, io, ioctl, modload, msg, observe, open, sched, syscall};
 
 /// `S_IFCHR`, the file type of a device node.
 const ST_IF_CHR: u32 = 0o020000;
@@ -53,8 +53,15 @@ impl Pty for World {
         Some(self.op(|_| open::push_manager_as_module()))
     }
 
+    /// A stream's held services run first (see
+    /// [`Pty::services_run_late`]).
     fn close(&mut self, fd: Fd) -> Result<(), Errno> {
-        self.op(|_| open::close(fd))
+        self.op(|_| {
+            if let Some(sid) = world::with(|s| s.fds.get(&fd.0).map(|e| e.stream)) {
+                sched::run_late(LateOrder::Scheduled, Some(sid));
+            }
+            open::close(fd)
+        })
     }
 
     /// Closes every open fd, lowest first.
@@ -232,6 +239,26 @@ impl Pty for World {
     /// message (illumos `allocband` failing under memory pressure).
     fn fail_next_qband_alloc(&mut self) {
         self.core.st.borrow_mut().faults.qband_alloc_fail += 1;
+    }
+
+    // --- scheduling ------------------------------------------------------------
+
+    fn services_run_late(&mut self, late: bool) {
+        self.op(|_| {
+            if late {
+                sched::hold_services();
+            } else {
+                sched::stop_holding_services();
+            }
+        })
+    }
+
+    fn run_late_services(&mut self, order: LateOrder) {
+        self.op(|_| sched::run_late(order, None))
+    }
+
+    fn late_services(&self) -> usize {
+        self.core.st.borrow().late.as_ref().map_or(0, Vec::len)
     }
 
     // --- observation -----------------------------------------------------

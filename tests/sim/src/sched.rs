@@ -9,6 +9,7 @@ use std::ffi::c_int;
 use std::time::Duration;
 
 use ptm::sys::*;
+use ptm_scenario::LateOrder;
 
 use crate::queue::{QPair, QREADR_U, check_q, pair_of, stream_of};
 use crate::world::{self, StreamId, locked};
@@ -39,6 +40,12 @@ pub(crate) unsafe fn qenable_impl(q: *mut queue_t) {
                 s.anomaly(format!("qenable of a queue with no stream ({q:p})"));
             } else if mt {
                 s.runq.push_back(q);
+            } else if let Some(held) = s.late.as_mut()
+                && s.streams[sid].flags & world::sd::STRCLOSE == 0
+            {
+                // (A stream being closed is not held: its close waits for
+                // its queues' services.)
+                held.push((q, sid));
             } else {
                 s.streams[sid].svc.push_back(q);
             }
@@ -86,12 +93,36 @@ unsafe fn runservice(q: *mut queue_t) {
         if srv.is_none() {
             locked(finish);
         }
+        let mut runs: u64 = 0;
         while let Some(f) = srv {
             world::assert_unlocked("calling a service procedure");
             f(q);
+            runs += 1;
             srv = locked(|| {
                 if (*q).q_flag & QENAB as u32 == 0 {
                     finish();
+                    return None;
+                }
+                if runs >= SERVICE_BUDGET {
+                    // A procedure that enables its own queue every time it
+                    // runs (a message it puts back and can never take) would
+                    // loop here for ever: stop it, and say which.
+                    (*q).q_flag &= !(QENAB as u32);
+                    finish();
+                    let side = if (*q).q_flag & QREADR_U != 0 {
+                        "read"
+                    } else {
+                        "write"
+                    };
+                    world::with(|s| {
+                        s.anomaly(format!(
+                            "livelock: the service procedure of the {} {side} queue enabled \
+                             its own queue {runs} times in a row while running, and would go on \
+                             for ever: a message it puts back and can never take (a \
+                             high-priority message held by flow control?)",
+                            (*pair_of(q)).name
+                        ))
+                    });
                     return None;
                 }
                 (*q).q_flag &= !(QENAB as u32);
@@ -235,4 +266,55 @@ pub extern "C" fn qenable(q: *mut queue_t) {
         // SAFETY: validated above.
         unsafe { qenable_impl(q) }
     })
+}
+
+/// Services run late from now on (single-threaded worlds): what `qenable`
+/// schedules is held ([`qenable_impl`]) until [`run_late`].
+pub(crate) fn hold_services() {
+    if !world::is_mt() {
+        world::with(|s| {
+            s.late.get_or_insert_with(Vec::new);
+        });
+    }
+}
+
+/// Services run on time again; what was held runs now.
+pub(crate) fn stop_holding_services() {
+    run_late(LateOrder::Scheduled, None);
+    world::with(|s| s.late = None);
+}
+
+/// Runs the held service procedures -- all of them, or those of stream
+/// `only` -- streams in `order`, each stream's queues in the order they
+/// were enabled, each followed by whatever it scheduled on its own stream;
+/// then everything else they scheduled. Services are on time meanwhile
+/// (a held queue still has `QENAB`, so enabling it again leaves it held);
+/// afterwards they are late again if they were.
+pub(crate) fn run_late(order: LateOrder, only: Option<StreamId>) {
+    let Some(held) = world::with(|s| s.late.take()) else {
+        return;
+    };
+    let (go, keep): (Vec<_>, Vec<_>) = held
+        .into_iter()
+        .partition(|&(_, sid)| only.is_none_or(|o| o == sid));
+    world::with(|s| s.late = None);
+    let queues = order.arrange(&go);
+    let mut prev: Option<StreamId> = None;
+    for q in queues {
+        // SAFETY: held queues are live (retired pairs are taken off the
+        // list).
+        let sid = unsafe { stream_of(q) };
+        if prev.is_some_and(|p| p != sid) {
+            run_services(prev, true);
+        }
+        prev = Some(sid);
+        // SAFETY: held queues are live (retired pairs are taken off the
+        // list) and have QENAB set, as when taken off a service list.
+        unsafe { runservice(q) };
+    }
+    run_services(prev, true);
+    run_services(None, false);
+    // Whatever was held and not run stays held, ahead of anything new (there
+    // is nothing new: services were on time meanwhile).
+    world::with(|s| s.late = Some(keep));
 }

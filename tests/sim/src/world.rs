@@ -195,6 +195,9 @@ pub(crate) struct State {
     pub bands: Vec<*mut qband_t>,
     pub streams: Vec<Stream>,
     pub services_run: u64,
+    /// While services run late (single-threaded): the queues enabled and
+    /// held, with their streams, in the order they were enabled.
+    pub late: Option<Vec<(*mut queue_t, StreamId)>>,
 
     /// modctl's `mod_linkage` for the module: the address its `_info`
     /// reported (`mi_base`, asked with `MI_INFO_LINKAGE`) when it was
@@ -260,6 +263,7 @@ impl State {
             bands: Vec::new(),
             streams: Vec::new(),
             services_run: 0,
+            late: None,
             mod_linkage: ptr::null_mut(),
             module: None,
             driverops_aliases: Vec::new(),

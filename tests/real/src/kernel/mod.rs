@@ -106,6 +106,21 @@ pub extern "C" fn kp_fail(msg: *const c_char) -> ! {
     fail(&format!("panic: {}", cstr(msg)))
 }
 
+/// A service procedure enabled its own queue `n` times in a row while it
+/// ran (csrc/hooks.c, `qenable_locked`): runservice would loop for ever.
+#[unsafe(no_mangle)]
+pub extern "C" fn kp_livelock(module: *const c_char, readside: c_int, dev: u64, n: u64) -> ! {
+    fail(&format!(
+        "livelock: the service procedure of {}'s {} queue (device {},{}) enabled its own \
+         queue {n} times in a row while running, and would go on for ever: a message it puts \
+         back and can never take (a high-priority message held by flow control?)",
+        cstr(module),
+        if readside != 0 { "read" } else { "write" },
+        dev >> 32,
+        dev & 0xffff_ffff,
+    ))
+}
+
 #[unsafe(no_mangle)]
 pub extern "C" fn kp_absent(name: *const c_char) -> ! {
     fail(&format!(

@@ -155,8 +155,6 @@ struct Sched {
     due: VecDeque<Callout>,
     running_callout: Option<u64>,
     tasks: VecDeque<(TaskFn, usize)>,
-    /// Tasks wait in `tasks` until released ([`release_services`]).
-    defer: bool,
 }
 
 static SCHED: Mutex<Sched> = Mutex::new(Sched {
@@ -171,7 +169,6 @@ static SCHED: Mutex<Sched> = Mutex::new(Sched {
     due: VecDeque::new(),
     running_callout: None,
     tasks: VecDeque::new(),
-    defer: false,
 });
 
 thread_local! {
@@ -933,9 +930,7 @@ pub extern "C" fn taskq_dispatch(
     if deterministic() {
         let mut s = sched();
         s.tasks.push_back(task);
-        if !s.defer {
-            start_worker(s);
-        }
+        start_worker(s);
     } else {
         let mut tq = THREADED_TASKS.lock().unwrap_or_else(|e| e.into_inner());
         tq.queue.push_back(task);
@@ -975,31 +970,11 @@ fn start_worker(mut s: MutexGuard<'static, Sched>) {
     }
 }
 
-/// From now on, tasks (service procedures) wait until
-/// [`release_services`]: the world's "services run late" (deterministic
-/// mode only).
-pub(crate) fn defer_services() {
-    sched().defer = true;
-}
-
-/// Runs the deferred tasks, in the order they were dispatched or, with
-/// `reverse`, newest first.
-pub(crate) fn release_services(reverse: bool) {
-    let mut s = sched();
-    s.defer = false;
-    if reverse {
-        s.tasks.make_contiguous().reverse();
-    }
-    if !s.tasks.is_empty() {
-        start_worker(s);
-    }
-}
-
 fn det_worker() {
     loop {
         let t = me();
         let mut s = sched();
-        let next = if s.defer { None } else { s.tasks.pop_front() };
+        let next = s.tasks.pop_front();
         let Some((func, arg)) = next else {
             let _ = block(s, t, Wait::Task);
             continue;

@@ -20,8 +20,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
 use ptm_scenario::{
-    Cred, Errno, Fd, HeadState, IocReply, Leaks, MinorNode, PollBits, PtsNode, Pty, QueueInfo,
-    Report, TraceEvent, Variant, WORLD_PID,
+    Cred, Errno, Fd, HeadState, IocReply, LateOrder, Leaks, MinorNode, PollBits, PtsNode, Pty,
+    QueueInfo, Report, TraceEvent, Variant, WORLD_PID,
 };
 
 use crate::kernel::{self, cred, ffi, kmem, sched};
@@ -182,6 +182,8 @@ impl World {
         kernel::set_label(&format!("world running {}", v.name));
         trace::reset();
         observe::reset_faults();
+        // SAFETY: no kernel code runs while a world is being set up.
+        unsafe { ffi::kp_watch_spins = c_int::from(sched::deterministic()) };
         cred::reset_zones();
         let cr = cred::cred_new(0, 0, 0, true);
         // SAFETY: a fresh credential, whose hold the process takes.
@@ -227,19 +229,46 @@ impl World {
         }
     }
 
-    /// From now on service procedures wait: qenable schedules them, but
-    /// they run only at [`World::run_services`] (deterministic worlds).
-    pub fn services_run_late(&mut self) {
-        sched::defer_services();
+    /// Runs the held service procedures -- all of them, or those of the
+    /// stream `only` -- streams in `order`, each stream's queues in the
+    /// order they were enabled, and whatever they schedule, until the world
+    /// settles. Services are on time meanwhile (a held queue keeps
+    /// `QENAB`, so enabling it again leaves it held), and late again
+    /// afterwards if they were.
+    fn run_late(&self, order: LateOrder, only: Option<*mut ffi::stdata_t>) {
+        // SAFETY: the world's thread is the only one running kernel code
+        // (deterministic mode); the arrays have room for every held queue.
+        unsafe {
+            let n = ffi::kp_late_count();
+            if n == 0 {
+                return;
+            }
+            let mut qs = vec![std::ptr::null_mut(); n];
+            let mut sts = vec![std::ptr::null_mut(); n];
+            let got = ffi::kp_late_take(qs.as_mut_ptr(), sts.as_mut_ptr(), n);
+            let (go, keep): (Vec<_>, Vec<_>) = qs[..got]
+                .iter()
+                .copied()
+                .zip(sts[..got].iter().copied())
+                .partition(|&(_, st)| only.is_none_or(|o| o == st));
+            for (q, _) in keep {
+                ffi::kp_late_hold_again(q);
+            }
+            let was = ffi::kp_late_services;
+            ffi::kp_late_services = 0;
+            for q in order.arrange(&go) {
+                ffi::kp_late_enable(q);
+            }
+            sched::settle();
+            ffi::kp_late_services = was;
+        }
     }
 
-    /// Runs the waiting service procedures -- in the order they were
-    /// scheduled, or newest first with `reverse` -- and lets the world
-    /// settle.
-    pub fn run_services(&mut self, reverse: bool) {
-        self.enter();
-        sched::release_services(reverse);
-        sched::settle();
+    /// Services on time again, nothing held (what was held runs now).
+    fn stop_late(&self) {
+        self.run_late(LateOrder::Scheduled, None);
+        // SAFETY: as in run_late.
+        unsafe { ffi::kp_late_services = 0 };
     }
 
     fn st(&self) -> MutexGuard<'_, State> {
@@ -281,6 +310,7 @@ impl World {
     fn teardown(&mut self) -> Vec<String> {
         self.enter();
         self.st().finished = true;
+        self.stop_late();
         sched::quiesce();
         self.close_all_fds();
         sched::quiesce();
@@ -411,8 +441,16 @@ impl Pty for World {
         None
     }
 
+    /// A stream's held services run first (see
+    /// [`Pty::services_run_late`]): illumos's close would wait for them.
     fn close(&mut self, fd: Fd) -> Result<(), Errno> {
         self.enter();
+        let vp = self.st().files.get(&fd.0).map(|f| f.vp);
+        if let Some(vp) = vp {
+            // SAFETY: a live vnode of this world.
+            let stp = unsafe { ffi::kp_vnode_stream(vp) };
+            self.run_late(LateOrder::Scheduled, Some(stp));
+        }
         self.do_close(fd)
     }
 
@@ -535,6 +573,32 @@ impl Pty for World {
         kmem::fail_allocation("qband_cache", 0);
     }
 
+    // --- scheduling ------------------------------------------------------------
+
+    fn services_run_late(&mut self, late: bool) {
+        assert!(
+            sched::deterministic(),
+            "services run late in deterministic worlds only"
+        );
+        self.enter();
+        if late {
+            // SAFETY: only this thread runs kernel code now.
+            unsafe { ffi::kp_late_services = 1 };
+        } else {
+            self.stop_late();
+        }
+    }
+
+    fn run_late_services(&mut self, order: LateOrder) {
+        self.enter();
+        self.run_late(order, None);
+    }
+
+    fn late_services(&self) -> usize {
+        // SAFETY: a plain read of the world's counter.
+        unsafe { ffi::kp_late_count() }
+    }
+
     fn trace(&self) -> Vec<TraceEvent> {
         trace::events()
     }
@@ -616,6 +680,10 @@ impl Pty for World {
     fn module_linkinfo(&self) -> Option<String> {
         let loaded = self.st().loaded;
         loaded.then(|| variants::linkinfo(self.inner.entry))
+    }
+
+    fn set_label(&mut self, label: &str) {
+        kernel::set_label(label);
     }
 
     fn finish(mut self: Box<Self>) -> Result<Report, String> {

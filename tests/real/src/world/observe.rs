@@ -222,7 +222,6 @@ pub(crate) fn reset_faults() {
     } else {
         TOLERATED_ASSERTS
     });
-    crate::kernel::sched::release_services(false);
     ALLOCB_FAIL_AT
         .lock()
         .unwrap_or_else(|e| e.into_inner())

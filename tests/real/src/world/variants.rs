@@ -235,6 +235,11 @@ impl Backend for RealBackend {
         "real"
     }
 
+    /// Every kernel thread and what it waits for.
+    fn stuck_report(&self) -> String {
+        crate::kernel::sched::dump()
+    }
+
     fn unavailable(&self) -> Option<String> {
         None
     }

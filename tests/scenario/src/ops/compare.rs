@@ -102,10 +102,19 @@ pub const NO_ORACLE: &str = "PTM_REFERENCE_C not set";
 
 /// Runs `ops` in a fresh world of `v` of backend `b`.
 pub fn run_variant(b: &dyn Backend, v: Variant, ops: &[Op], cfg: RunConfig) -> Trace {
-    let mut w = b
-        .world(v)
-        .unwrap_or_else(|e| panic!("[{} world, {}] load failed: {e}", b.name(), v.name));
-    run_with(&mut *w, ops, cfg)
+    let tag = format!(
+        "[{} world, {}] op sequence {}",
+        b.name(),
+        v.name,
+        crate::ops::show_ops(ops)
+    );
+    crate::harness::with_watchdog(b, &tag, || {
+        let mut w = b
+            .world(v)
+            .unwrap_or_else(|e| panic!("[{} world, {}] load failed: {e}", b.name(), v.name));
+        w.set_label(&tag);
+        run_with(&mut *w, ops, cfg)
+    })
 }
 
 /// Runs `ops` against the C oracle and every other variant of backend `b`

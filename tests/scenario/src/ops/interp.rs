@@ -7,8 +7,8 @@ use std::fmt;
 use super::{FdRef, MAX_FDS, MAX_PTYS, Op, OwnerArg, SubTarget, ZONE3_EPHEMERAL, ZoneArg};
 use crate::scenarios::common::own;
 use crate::{
-    Errno, Fd, ISPTM, IocReply, Leaks, O_NDELAY, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT, PTSSTTY,
-    Pty, TIOCSWINSZ, TTY_GID, TraceEvent, UNLKPT, ZONEPT,
+    Errno, Fd, ISPTM, IocReply, LateOrder, Leaks, O_NDELAY, O_NOCTTY, O_NONBLOCK, O_RDWR, OWNERPT,
+    PTSSTTY, Pty, TIOCSWINSZ, TTY_GID, TraceEvent, UNLKPT, ZONEPT,
 };
 
 const M_IOCACK: u8 = 0x81;
@@ -215,7 +215,9 @@ impl Interp<'_> {
             | Op::AddZone(..)
             | Op::RemoveZone(..)
             | Op::FailNthAllocb(..)
-            | Op::FailPtTtysAlloc => self.context_op(op),
+            | Op::FailPtTtysAlloc
+            | Op::ServicesLate(..)
+            | Op::RunLateServices(..) => self.context_op(op),
         }
     }
 
@@ -434,6 +436,22 @@ impl Interp<'_> {
                 self.w.fail_next_pt_ttys_alloc();
                 "ok".into()
             }
+            // How many queues were held is part of the result: every
+            // variant must schedule the same service procedures.
+            Op::ServicesLate(on) => {
+                let held = self.w.late_services();
+                self.w.services_run_late(*on);
+                format!("ok, {held} held before")
+            }
+            Op::RunLateServices(seed) => {
+                let held = self.w.late_services();
+                let order = match seed {
+                    None => LateOrder::Scheduled,
+                    Some(s) => LateOrder::Shuffled(u64::from(*s)),
+                };
+                self.w.run_late_services(order);
+                format!("ok, {held} held before")
+            }
             _ => unreachable!("not an context op: {op:?}"),
         })
     }
@@ -541,6 +559,9 @@ pub fn run_with(world: &mut dyn Pty, ops: &[Op], cfg: RunConfig) -> Trace {
     if divergence.is_none() {
         it.dump_state();
     }
+    // What is still held runs before the closes (as each close would run
+    // its own stream's).
+    it.w.services_run_late(false);
     let sys0 = it.sys;
     let n = it.fds.len();
     it.sys += n;

@@ -4,7 +4,8 @@
 //! kernel around it) can take against ptm in a world: opening either end
 //! of a pty, the ptm ioctls with good and bad payloads, data both ways,
 //! flushes, raw messages sent down a stream, closes, credential and zone
-//! changes, and allocation faults. [`run`] interprets a sequence of them in
+//! changes, allocation faults, and when service procedures run (late, then
+//! in the order scheduled or shuffled). [`run`] interprets a sequence of them in
 //! one world ([`Pty`](crate::Pty)) and returns a [`Trace`]: every call with its result,
 //! every message each stream head received ([`Pty::trace_lines`](crate::Pty::trace_lines)), the
 //! final state of every pty and queue, what leaked and any anomaly.
@@ -215,6 +216,13 @@ pub enum Op {
     FailNthAllocb(u8),
     /// The next `pt_ttys_alloc` fails.
     FailPtTtysAlloc,
+    /// Service procedures run late from now on (`true`: what a call
+    /// schedules is held), or on time again, the held ones run now
+    /// (`false`). See [`Pty::services_run_late`](crate::Pty::services_run_late).
+    ServicesLate(bool),
+    /// Runs the held service procedures: in the order they were scheduled
+    /// (`None`), or the streams shuffled by the seed.
+    RunLateServices(Option<u8>),
 }
 
 // ---------------------------------------------------------------------------
@@ -298,7 +306,7 @@ fn pick<T: Copy>(t: &[T], b: u8) -> T {
 
 /// The op kinds and their weights in [`decode`]: how often each appears in
 /// random sequences.
-const KINDS: [(u8, u32); 25] = [
+const KINDS: [(u8, u32); 27] = [
     (0, 5),  // OpenManager
     (1, 7),  // OpenPair
     (2, 5),  // OpenSubsidiary
@@ -324,6 +332,8 @@ const KINDS: [(u8, u32); 25] = [
     (22, 1), // RemoveZone
     (23, 2), // FailNthAllocb
     (24, 1), // FailPtTtysAlloc
+    (25, 3), // ServicesLate
+    (26, 4), // RunLateServices
 ];
 
 fn fdref(b: u8) -> FdRef {
@@ -409,7 +419,10 @@ impl Op {
             21 => Op::AddZone(pick(&ZONES, p)),
             22 => Op::RemoveZone(pick(&ZONES, p)),
             23 => Op::FailNthAllocb(1 + p % 6),
-            _ => Op::FailPtTtysAlloc,
+            24 => Op::FailPtTtysAlloc,
+            // Mostly on: turning it off runs everything held anyway.
+            25 => Op::ServicesLate(p % 4 != 0),
+            _ => Op::RunLateServices((p % 3 != 0).then_some(q)),
         }
     }
 

@@ -61,3 +61,17 @@ pub fn require_c_oracle(b: &dyn Backend, what: &str) -> bool {
     }
     has
 }
+
+/// A forged iocblk for `cmd` (as a module above ptm would send).
+pub fn iocblk_bytes(cmd: i32, id: u32) -> Vec<u8> {
+    use ptm::sys::iocblk;
+    use std::mem::offset_of;
+    /// `IOC_NATIVE`, as the stream head sets it.
+    const IOC_NATIVE: u32 = 0x0020_0000;
+    let mut b = vec![0u8; size_of::<iocblk>()];
+    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+    put(offset_of!(iocblk, ioc_cmd), &cmd.to_ne_bytes());
+    put(offset_of!(iocblk, ioc_id), &id.to_ne_bytes());
+    put(offset_of!(iocblk, ioc_flag), &IOC_NATIVE.to_ne_bytes());
+    b
+}

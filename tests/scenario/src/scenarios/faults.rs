@@ -177,20 +177,6 @@ pub fn every_single_allocb_failure_during_a_session_leaves_no_leak(b: &dyn Backe
     }
 }
 
-/// A forged iocblk for `cmd` (as a module above ptm would send).
-fn iocblk_bytes(cmd: i32, id: u32) -> Vec<u8> {
-    use ptm::sys::iocblk;
-    use std::mem::offset_of;
-    /// `IOC_NATIVE`, as the stream head sets it.
-    const IOC_NATIVE: u32 = 0x0020_0000;
-    let mut b = vec![0u8; size_of::<iocblk>()];
-    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
-    put(offset_of!(iocblk, ioc_cmd), &cmd.to_ne_bytes());
-    put(offset_of!(iocblk, ioc_id), &id.to_ne_bytes());
-    put(offset_of!(iocblk, ioc_flag), &IOC_NATIVE.to_ne_bytes());
-    b
-}
-
 /// An ioctl that is not ptm's own, in band 1, while no band structure can
 /// be allocated: putq fails. The Rust driver NAKs it with ENOSR, so that
 /// its sender wakes at once; ptm.c ignores putq's failure and leaks the

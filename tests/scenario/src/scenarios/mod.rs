@@ -12,6 +12,9 @@
 //! * [`lifecycle`]: close, hangup, the zero-length message, write errors,
 //!   reopen;
 //! * [`faults`]: allocation and pt_ttys failures, the pty limit;
+//! * [`late`]: service procedures run late (scheduling as a test input):
+//!   ptmwsrv's discard path, flushes meeting queued messages, putbq's
+//!   order, high-priority messages against flow control;
 //! * [`ported`]: assertions of LTP and illumos libc-tests;
 //! * [`differential`]: random op sequences ([`crate::ops`]), every variant
 //!   against the C oracle;
@@ -36,6 +39,7 @@ pub mod faults;
 pub mod flow;
 pub mod flush;
 pub mod ioctl;
+pub mod late;
 pub mod lifecycle;
 pub mod ported;
 
@@ -48,6 +52,7 @@ pub fn all_tests() -> Vec<Test> {
         ioctl::tests(),
         lifecycle::tests(),
         faults::tests(),
+        late::tests(),
         ported::tests(),
         differential::tests(),
         bad_input::tests(),
