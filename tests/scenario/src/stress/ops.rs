@@ -61,6 +61,8 @@ fn open_slot(
         ..Half::default()
     };
     slot.s_close_done.store(false, Ordering::SeqCst);
+    slot.m_close_done.store(false, Ordering::SeqCst);
+    slot.reopened_after_m_close.store(false, Ordering::SeqCst);
     slot.fds[0].store(mfd.0, Ordering::SeqCst);
     slot.fds[1].store(sfd.0, Ordering::SeqCst);
     slot.state.store(OPEN, Ordering::SeqCst);
@@ -243,6 +245,9 @@ fn op_reopen(w: &mut dyn Pty, at: &At, rng: &mut Rng, half: &mut Half) -> Result
             ));
         }
     };
+    if at.other_closed() {
+        at.slot.reopened_after_m_close.store(true, Ordering::SeqCst);
+    }
     let r = op_read(w, at, rng, half, fd);
     w.close(fd)
         .map_err(|e| format!("slot {}: close of the reopened subsidiary: {e}", at.idx))?;
@@ -267,6 +272,8 @@ fn op_close(w: &mut dyn Pty, at: &At, half: &mut Half) -> Result<(), String> {
         .map_err(|e| format!("close {}: {e}", at.name()))?;
     if at.end == 1 {
         slot.s_close_done.store(true, Ordering::SeqCst);
+    } else {
+        slot.m_close_done.store(true, Ordering::SeqCst);
     }
     at.sh.count(if at.end == 0 {
         "manager closes first"
@@ -371,6 +378,7 @@ pub(super) fn close_remaining(w: &mut dyn Pty, sh: &Shared, idx: usize) -> Resul
             slot.state.store(M_CLOSED, Ordering::SeqCst);
             let fd = m.fd.take().expect("manager open");
             w.close(fd).map_err(|e| format!("close manager: {e}"))?;
+            slot.m_close_done.store(true, Ordering::SeqCst);
             after_manager_close(w, sh, slot, idx, &mut s)
         }
         OPEN => {

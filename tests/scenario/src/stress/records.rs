@@ -106,6 +106,12 @@ pub(super) struct Slot {
     /// The subsidiary's last close() has returned (ptsclose has run to its
     /// end, qprocsoff included).
     pub(super) s_close_done: AtomicBool,
+    /// The manager's close() has returned (for diagnostics).
+    pub(super) m_close_done: AtomicBool,
+    /// A reopen of the subsidiary returned after the manager's close had
+    /// begun: the stream head's reopen clears the hangup (see
+    /// `closing::after_manager_close`).
+    pub(super) reopened_after_m_close: AtomicBool,
     pub(super) flushes_done: AtomicU64,
     /// [0]: manager → subsidiary, [1]: subsidiary → manager.
     pub(super) log: [DirLog; 2],
