@@ -22,13 +22,16 @@ fn wait_a_little(start: Instant, what: impl FnOnce() -> String) -> Result<(), St
 }
 
 /// Waits for the subsidiary's hangup: true once poll shows it; false at
-/// once when it is missing and a reopen of the subsidiary returned after
-/// the manager's close began (the stream head's reopen clears STRHUP, so
-/// an M_HANGUP that came before it is forgotten).
+/// once when it is missing and an open of the subsidiary returned after
+/// the manager's close began. Two such races lose the hangup in illumos:
+/// a reopen (the stream head's reopen clears STRHUP, so an M_HANGUP that
+/// came before it is forgotten), and a first open that passed ptsopen's
+/// check for an open manager but published `pts_rdq` only after ptmclose
+/// had looked for it (the M_HANGUP is then never sent).
 fn wait_for_hangup(w: &mut dyn Pty, slot: &Slot, idx: usize, fd: Fd) -> Result<bool, String> {
     let start = Instant::now();
     while !w.poll(fd).map_err(|e| format!("poll: {e}"))?.pollhup {
-        if slot.reopened_after_m_close.load(Ordering::SeqCst) {
+        if slot.hangup_may_be_missing.load(Ordering::SeqCst) {
             return Ok(false);
         }
         if start.elapsed() > SIGNAL_WAIT {
@@ -83,7 +86,7 @@ pub(super) fn after_manager_close(
     sh.count(if hung_up {
         "hangups verified"
     } else {
-        "hangups erased by a reopen racing the manager's close"
+        "hangups missing after an open racing the manager's close"
     });
     Ok(())
 }

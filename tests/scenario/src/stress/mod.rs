@@ -21,12 +21,16 @@
 //! this test. Hence: the manager issues ISPTM (answered by ptm), the
 //! subsidiary TCGETS (forwarded), and every I_FLUSH includes FLUSHW.
 //!
-//! The subsidiary's holder also opens its subsidiary a second time,
+//! A pty's life races its two ends against each other: a step opens the
+//! manager (clone open, UNLKPT) and leaves the pty *pending*; the
+//! subsidiary's holder opens the subsidiary in a later step while the
+//! manager's holder may already write, flush, ioctl, poll or close. Once
+//! open, the subsidiary's holder also opens its subsidiary a second time,
 //! reads through that fd and closes it (pts's reopen of an open stream,
 //! and a close that is not the last), and either end's holder closes its
-//! end, racing with whatever the other end's holder does -- in particular
-//! manager writes, whose put procedure looks at the subsidiary's queue
-//! without a lock, against the subsidiary's last close, which clears it.
+//! end. So manager writes, whose put procedure looks at the subsidiary's
+//! queue and PTLOCK without a lock, run against the subsidiary's open,
+//! which publishes that queue, and its last close, which clears it.
 //!
 //! Invariants checked throughout:
 //! * data: 16-byte records carrying (session, direction, sequence,
@@ -39,11 +43,17 @@
 //!   except the one message pts's service procedure may hold while the
 //!   close drains (see `closing::after_subsidiary_close`); records that
 //!   arrive once the close has begun may be out of order.
-//! * once the subsidiary's last close has begun, the manager may find its
-//!   stream write-dead (ptm's M_ERROR: EINVAL on write, ioctl and I_FLUSH,
-//!   POLLERR on poll), and never before;
+//! * the manager may find its stream write-dead (ptm's M_ERROR: EINVAL on
+//!   write, ioctl and I_FLUSH, POLLERR on poll) only after it wrote while
+//!   the subsidiary's open had not returned, or once the subsidiary's last
+//!   close has begun; never otherwise;
 //! * every manager close gives the open subsidiary a hangup (POLLHUP, reads
-//!   of 0 once the queue is drained, writes refused);
+//!   of 0 once the queue is drained, writes refused) -- unless an open of
+//!   the subsidiary returned after the manager's close began: illumos then
+//!   loses the hangup in two ways, both of pts and the stream head, not of
+//!   ptm (see `closing::wait_for_hangup`), and the run counts them;
+//! * an open of a pending pty's subsidiary succeeds, unless the manager's
+//!   close has begun;
 //! * every last subsidiary close gives the manager exactly one
 //!   zero-length read (possibly taken by an ordinary read of the manager
 //!   that raced with the close: it is not expected twice);

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use super::closing::{after_manager_close, after_subsidiary_close};
 use super::records::{
-    FREE, Half, M_CLOSED, OPEN, REC, Rng, S_CLOSED, Shared, Slot, bad, check_records, end_name,
-    record,
+    FREE, Half, M_CLOSED, OPEN, PENDING, REC, Rng, S_CLOSED, Shared, Slot, bad, check_records,
+    end_name, record,
 };
 use crate::api::{Errno, Fd, Pty};
 use crate::{FLUSHRW, FLUSHW, ISPTM, O_NOCTTY, O_NONBLOCK, O_RDWR, TCGETS, UNLKPT};
@@ -27,25 +27,30 @@ impl At<'_> {
     fn other_closed(&self) -> bool {
         self.slot.other_closed()
     }
+    /// The manager's persistent write error is possible (on this end).
+    fn write_dead_ok(&self) -> bool {
+        self.end == 0 && self.slot.m_may_be_write_dead()
+    }
 }
 
-/// Opens a pty on a free slot (both halves held).
-fn open_slot(
+/// Opens a manager on a free slot and unlocks its pty (both halves
+/// held); the subsidiary is opened by a later step (`open_subsidiary_half`),
+/// racing with whatever the manager's holder does meanwhile.
+fn open_manager_half(
     w: &mut dyn Pty,
     sh: &Shared,
     slot: &Slot,
     m: &mut Half,
     s: &mut Half,
 ) -> Result<(), String> {
-    let mfd = w
-        .open_manager(O_RDWR | O_NONBLOCK)
-        .map_err(|e| format!("open_manager: {e}"))?;
+    let mfd = {
+        let _clone_open = sh.minors.write().unwrap();
+        w.open_manager(O_RDWR | O_NONBLOCK)
+            .map_err(|e| format!("open_manager: {e}"))?
+    };
     w.ioctl(mfd, UNLKPT, &[])
         .map_err(|e| format!("UNLKPT: {e}"))?;
     let minor = w.minor_of(mfd).map_err(|e| format!("minor_of: {e}"))?;
-    let sfd = w
-        .open_subsidiary(minor, O_RDWR | O_NONBLOCK | O_NOCTTY)
-        .map_err(|e| format!("open_subsidiary({minor}): {e}"))?;
     let session = sh.sessions.fetch_add(1, Ordering::SeqCst) + 1;
     slot.session.store(session, Ordering::SeqCst);
     slot.minor.store(minor, Ordering::SeqCst);
@@ -56,17 +61,65 @@ fn open_slot(
         fd: Some(mfd),
         ..Half::default()
     };
-    *s = Half {
-        fd: Some(sfd),
-        ..Half::default()
-    };
-    slot.s_close_done.store(false, Ordering::SeqCst);
-    slot.m_close_done.store(false, Ordering::SeqCst);
-    slot.reopened_after_m_close.store(false, Ordering::SeqCst);
+    *s = Half::default();
+    for flag in [
+        &slot.s_close_done,
+        &slot.m_close_done,
+        &slot.hangup_may_be_missing,
+        &slot.m_wrote_pending,
+    ] {
+        flag.store(false, Ordering::SeqCst);
+    }
     slot.fds[0].store(mfd.0, Ordering::SeqCst);
-    slot.fds[1].store(sfd.0, Ordering::SeqCst);
-    slot.state.store(OPEN, Ordering::SeqCst);
+    slot.fds[1].store(-1, Ordering::SeqCst);
+    slot.state.store(PENDING, Ordering::SeqCst);
     Ok(())
+}
+
+/// The subsidiary's holder opens the subsidiary of a pending pty. The
+/// pty is open once that open has returned -- unless the manager's close
+/// began first: then the open may have been refused, or may have
+/// succeeded without the hangup ever coming (see
+/// `closing::wait_for_hangup`).
+fn open_subsidiary_half(w: &mut dyn Pty, at: &At, half: &mut Half) -> Result<(), String> {
+    let slot = at.slot;
+    let minor = slot.minor.load(Ordering::SeqCst);
+    let no_clone_open = at.sh.minors.read().unwrap();
+    if slot.state.load(Ordering::SeqCst) != PENDING {
+        return Ok(());
+    }
+    let opened = w.open_subsidiary(minor, O_RDWR | O_NONBLOCK | O_NOCTTY);
+    drop(no_clone_open);
+    match opened {
+        Ok(fd) => {
+            half.fd = Some(fd);
+            slot.fds[1].store(fd.0, Ordering::SeqCst);
+            if slot
+                .state
+                .compare_exchange(PENDING, OPEN, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                at.sh.count("subsidiary opens");
+            } else {
+                slot.hangup_may_be_missing.store(true, Ordering::SeqCst);
+                at.sh.count("subsidiary opens racing the manager's close");
+            }
+            Ok(())
+        }
+        Err(Errno::EAGAIN) | Err(Errno::ENXIO) | Err(Errno::EIO) | Err(Errno::ENOENT)
+            if at.other_closed() =>
+        {
+            at.sh
+                .count("subsidiary opens refused after the manager's close");
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "slot {}: open_subsidiary({minor}): {e} (pt_state {:?}, slot state {})",
+            at.idx,
+            w.pt_state(minor),
+            slot.state.load(Ordering::SeqCst)
+        )),
+    }
 }
 
 /// A write of 1 to 8 records.
@@ -74,6 +127,15 @@ fn op_write(w: &mut dyn Pty, at: &At, rng: &mut Rng, half: &mut Half) -> Result<
     let (sh, slot, idx, end) = (at.sh, at.slot, at.idx, at.end);
     let fd = half.fd.expect("open");
     let n = 1 + rng.below(8) as u32;
+    if end == 0 && slot.state.load(Ordering::SeqCst) == PENDING {
+        // Such a write may make the manager write-dead for good (see
+        // below): one in four, so that most ptys keep their data flowing.
+        if rng.below(4) != 0 {
+            return Ok(());
+        }
+        slot.m_wrote_pending.store(true, Ordering::SeqCst);
+        sh.count("manager writes racing the subsidiary's open");
+    }
     let session = slot.session.load(Ordering::SeqCst);
     let mut buf = Vec::new();
     {
@@ -100,14 +162,13 @@ fn op_write(w: &mut dyn Pty, at: &At, rng: &mut Rng, half: &mut Half) -> Result<
         Err(Errno::EAGAIN) => sh.count("writes EAGAIN"),
         Err(Errno::EIO) | Err(Errno::ENXIO) if at.other_closed() => {}
         // ptmwput answers data written while `pts_rdq == NULL` -- the
-        // subsidiary's last close has cleared it -- with an M_ERROR that
-        // sets the manager stream's write error for good: every later
-        // write fails with EINVAL. Only once the subsidiary's close has
-        // begun (state S_CLOSED is set before its close() call); this end
-        // is then write-dead and the slot's closing protocol takes over.
-        Err(Errno::EINVAL) if end == 0 && at.other_closed() => {
-            sh.count("manager write-dead after subsidiary close")
-        }
+        // subsidiary has not finished its open, or its last close has
+        // cleared it -- with an M_ERROR that sets the manager stream's
+        // write error for good: every later write fails with EINVAL. Only
+        // after a write made before the subsidiary's open returned, or
+        // once the subsidiary's close has begun (state S_CLOSED is set
+        // before its close() call).
+        Err(Errno::EINVAL) if at.write_dead_ok() => sh.count("manager write-dead"),
         Err(e) => return Err(format!("slot {idx} {}: write: {e}", at.name())),
     }
     Ok(())
@@ -167,8 +228,9 @@ fn op_flush(w: &mut dyn Pty, at: &At, rng: &mut Rng, fd: Fd) -> Result<(), Strin
         Err(Errno::EIO) | Err(Errno::ENXIO) if at.other_closed() => {}
         // The manager's persistent write error (every ioctl but a few
         // read-only ones fails with EINVAL, I_FLUSH included), set by a
-        // write racing with the subsidiary's last close (see op_write).
-        Err(Errno::EINVAL) if at.end == 0 && at.other_closed() => {}
+        // write racing with the subsidiary's open or last close (see
+        // op_write).
+        Err(Errno::EINVAL) if at.write_dead_ok() => {}
         Err(e) => {
             return Err(format!(
                 "slot {} {}: I_FLUSH {flags:#x}: {e}",
@@ -207,20 +269,19 @@ fn op_ioctl(w: &mut dyn Pty, at: &At, fd: Fd) -> Result<(), String> {
         ));
     }
     // ISPTM fails only with the manager's persistent write error (EINVAL
-    // before the ioctl is sent), possible once the subsidiary's last close
-    // has begun (see op_write).
-    if cmd == ISPTM && r.is_err() && !(r == Err(Errno::EINVAL) && at.other_closed()) {
+    // before the ioctl is sent; see op_write).
+    if cmd == ISPTM && r.is_err() && !(r == Err(Errno::EINVAL) && at.write_dead_ok()) {
         return Err(format!("slot {} manager: ISPTM: {:?}", at.idx, r.err()));
     }
     at.sh.count("ioctls");
     Ok(())
 }
 
-/// poll: POLLERR on the manager is its persistent write error, legitimate
-/// only once the subsidiary's last close has begun.
+/// poll: POLLERR on the manager is its persistent write error (see
+/// op_write); never on the subsidiary.
 fn op_poll(w: &mut dyn Pty, at: &At, fd: Fd) -> Result<(), String> {
     let p = w.poll(fd).map_err(|e| format!("poll: {e}"))?;
-    if p.pollerr && !(at.end == 0 && at.other_closed()) {
+    if p.pollerr && !at.write_dead_ok() {
         return Err(format!("slot {} {}: POLLERR", at.idx, at.name()));
     }
     Ok(())
@@ -246,7 +307,7 @@ fn op_reopen(w: &mut dyn Pty, at: &At, rng: &mut Rng, half: &mut Half) -> Result
         }
     };
     if at.other_closed() {
-        at.slot.reopened_after_m_close.store(true, Ordering::SeqCst);
+        at.slot.hangup_may_be_missing.store(true, Ordering::SeqCst);
     }
     let r = op_read(w, at, rng, half, fd);
     w.close(fd)
@@ -256,14 +317,17 @@ fn op_reopen(w: &mut dyn Pty, at: &At, rng: &mut Rng, half: &mut Half) -> Result
 }
 
 /// Closes this end; the holder of the other half verifies the signal
-/// (hangup / zero-length read) and closes it.
+/// (hangup / zero-length read) and closes it. The manager may close a
+/// pending pty, racing with the subsidiary's open.
 fn op_close(w: &mut dyn Pty, at: &At, half: &mut Half) -> Result<(), String> {
     let to = if at.end == 0 { M_CLOSED } else { S_CLOSED };
     let slot = at.slot;
-    if slot
-        .state
-        .compare_exchange(OPEN, to, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
+    let from = slot.state.load(Ordering::SeqCst);
+    if !(from == OPEN || (from == PENDING && at.end == 0))
+        || slot
+            .state
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
     {
         return Ok(());
     }
@@ -308,7 +372,7 @@ fn step_free(w: &mut dyn Pty, sh: &Shared, idx: usize, me: usize) -> Result<(), 
         return Ok(());
     }
     sh.set_doing(me, format!("slot {idx}: opening"));
-    open_slot(w, sh, slot, &mut m, &mut s).map_err(|e| format!("slot {idx}: {e}"))?;
+    open_manager_half(w, sh, slot, &mut m, &mut s).map_err(|e| format!("slot {idx}: {e}"))?;
     sh.count("ptys opened");
     Ok(())
 }
@@ -327,12 +391,22 @@ fn step_half(
     let Ok(mut half) = lock.try_lock() else {
         return Ok(());
     };
+    let at = At { sh, slot, idx, end };
+    let state = slot.state.load(Ordering::SeqCst);
     if half.fd.is_none() {
+        match (state, end) {
+            (PENDING, 1) => {
+                sh.set_doing(me, format!("slot {idx}: opening the subsidiary"));
+                open_subsidiary_half(w, &at, &mut half)?;
+            }
+            // The manager closed before the subsidiary ever opened.
+            (M_CLOSED, 1) => slot.state.store(FREE, Ordering::SeqCst),
+            _ => {}
+        }
         return Ok(());
     }
-    let at = At { sh, slot, idx, end };
-    match (slot.state.load(Ordering::SeqCst), end) {
-        (OPEN, _) => {
+    match (state, end) {
+        (OPEN, _) | (PENDING, 0) => {
             sh.set_doing(me, format!("slot {idx}: {} op", end_name(end)));
             half_op(w, &at, rng, &mut half)?;
         }
@@ -373,7 +447,16 @@ pub(super) fn close_remaining(w: &mut dyn Pty, sh: &Shared, idx: usize) -> Resul
     let slot = &sh.slots[idx];
     let mut m = slot.m.lock().unwrap();
     let mut s = slot.s.lock().unwrap();
-    match slot.state.load(Ordering::SeqCst) {
+    let state = slot.state.load(Ordering::SeqCst);
+    if s.fd.is_none() && matches!(state, PENDING | M_CLOSED) {
+        // No subsidiary was opened: the manager is closed without checks.
+        if let Some(fd) = m.fd.take() {
+            w.close(fd).map_err(|e| format!("close manager: {e}"))?;
+        }
+        slot.state.store(FREE, Ordering::SeqCst);
+        return Ok(());
+    }
+    match state {
         OPEN if idx % 2 == 0 => {
             slot.state.store(M_CLOSED, Ordering::SeqCst);
             let fd = m.fd.take().expect("manager open");

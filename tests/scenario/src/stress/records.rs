@@ -3,8 +3,8 @@
 //! threads, and the check of what a reader sees.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use crate::api::{Errno, Fd};
 
@@ -14,6 +14,9 @@ pub(super) const REC: usize = 16;
 /// Slot states.
 pub(super) const FREE: u32 = 0;
 pub(super) const OPEN: u32 = 1;
+/// The manager is open and unlocked; the subsidiary's holder is to open
+/// the subsidiary, racing with what the manager's holder does.
+pub(super) const PENDING: u32 = 4;
 /// The manager's close has begun; the subsidiary's holder finishes.
 pub(super) const M_CLOSED: u32 = 2;
 /// The subsidiary's last close has begun; the manager's holder finishes.
@@ -108,19 +111,30 @@ pub(super) struct Slot {
     pub(super) s_close_done: AtomicBool,
     /// The manager's close() has returned (for diagnostics).
     pub(super) m_close_done: AtomicBool,
-    /// A reopen of the subsidiary returned after the manager's close had
-    /// begun: the stream head's reopen clears the hangup (see
-    /// `closing::after_manager_close`).
-    pub(super) reopened_after_m_close: AtomicBool,
+    /// The subsidiary may never see the manager's hangup: an open of it
+    /// returned after the manager's close had begun (see
+    /// `closing::wait_for_hangup`).
+    pub(super) hangup_may_be_missing: AtomicBool,
+    /// The manager wrote before the subsidiary's open had returned: ptm
+    /// may have refused the data with the M_ERROR that makes the manager
+    /// write-dead for good.
+    pub(super) m_wrote_pending: AtomicBool,
     pub(super) flushes_done: AtomicU64,
     /// [0]: manager → subsidiary, [1]: subsidiary → manager.
     pub(super) log: [DirLog; 2],
 }
 
 impl Slot {
-    /// Whether the pty is no longer open at both ends.
+    /// Whether one end's close has begun.
     pub(super) fn other_closed(&self) -> bool {
-        self.state.load(Ordering::SeqCst) != OPEN
+        matches!(self.state.load(Ordering::SeqCst), M_CLOSED | S_CLOSED)
+    }
+
+    /// Whether the manager may be write-dead (EINVAL on write, ioctl and
+    /// I_FLUSH, POLLERR): after a write that may have raced with the
+    /// subsidiary's open, or once either end's close has begun.
+    pub(super) fn m_may_be_write_dead(&self) -> bool {
+        self.other_closed() || self.m_wrote_pending.load(Ordering::SeqCst)
     }
 }
 
@@ -134,6 +148,12 @@ pub(super) struct Shared {
     pub(super) doing: Vec<Mutex<String>>,
     pub(super) ops: AtomicUsize,
     pub(super) counts: Mutex<BTreeMap<&'static str, usize>>,
+    /// Clone opens (written) against opens of a pending pty's subsidiary
+    /// (read): once a pending pty's manager has closed, its minor may go
+    /// to the next clone open, and an open of `/dev/pts/N` would then reach
+    /// that other pty. A subsidiary open checks that its pty is still
+    /// pending and opens with no clone open in between.
+    pub(super) minors: RwLock<()>,
 }
 
 impl Shared {
@@ -148,6 +168,7 @@ impl Shared {
                 .collect(),
             ops: AtomicUsize::new(0),
             counts: Mutex::new(BTreeMap::new()),
+            minors: RwLock::new(()),
         }
     }
     pub(super) fn fail(&self, msg: String) {
