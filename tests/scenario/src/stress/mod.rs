@@ -138,6 +138,14 @@ impl Config {
         }
     }
 
+    /// A bounded run of the same shape that lasts `duration` instead.
+    pub fn bounded_for(duration: Duration, bound: Duration) -> Config {
+        Config {
+            duration: Some(duration),
+            ..Config::bounded(0, bound)
+        }
+    }
+
     /// The long run of `make stress`: 8 user threads on 16 ptys for
     /// `PTM_STRESS_SECS` seconds (default 60).
     pub fn long() -> Config {

@@ -457,7 +457,7 @@ pub(super) fn close_remaining(w: &mut dyn Pty, sh: &Shared, idx: usize) -> Resul
         return Ok(());
     }
     match state {
-        OPEN if idx % 2 == 0 => {
+        OPEN if idx.is_multiple_of(2) => {
             slot.state.store(M_CLOSED, Ordering::SeqCst);
             let fd = m.fd.take().expect("manager open");
             w.close(fd).map_err(|e| format!("close manager: {e}"))?;

@@ -66,7 +66,9 @@ fn spawn_user(
 }
 
 /// The watchdog: every user thread must be done by `deadline`; else the
-/// run fails with a dump of what every user and kernel thread is doing.
+/// run fails with a dump of what every user and kernel thread is doing,
+/// and the process ends there: a world with threads stuck in its kernel
+/// cannot be torn down (its last close could wait for them for ever).
 fn watchdog(
     tag: &str,
     world: &dyn ThreadedPty,
@@ -83,10 +85,11 @@ fn watchdog(
             for ts in world.thread_states() {
                 dump += &format!("  {ts}\n");
             }
-            panic!(
+            eprintln!(
                 "{tag}: no progress within {:?} (deadlock?); thread states:\n{dump}",
                 deadline - start
             );
+            std::process::exit(101);
         }
     }
 }
