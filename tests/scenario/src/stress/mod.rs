@@ -164,30 +164,50 @@ impl Config {
     }
 }
 
-/// Runs [`run`] on the variant of `b` named `name`, or prints one
-/// `SKIPPED:` line saying why it cannot (`b` unavailable, the variant not
-/// in this build).
-pub fn run_named(b: &dyn ThreadedBackend, name: &str, cfg: &Config) {
-    if let Some(why) = b.unavailable() {
-        println!("SKIPPED: {why}");
-        return;
-    }
-    match b.variants().into_iter().find(|v| v.name == name) {
-        Some(v) => run(b, v, cfg),
-        None => println!(
-            "SKIPPED: the {} world has no \"{name}\" variant in this build (stress test)",
-            b.name()
-        ),
-    }
-}
-
-/// Runs [`run`] on every variant of `b` (or prints one `SKIPPED:` line).
+/// Runs [`run`] on every variant of `b`, one after the other.
 pub fn run_all(b: &dyn ThreadedBackend, cfg: &Config) {
-    if let Some(why) = b.unavailable() {
-        println!("SKIPPED: {why}");
-        return;
-    }
     for v in b.variants() {
         run(b, v, cfg);
     }
+}
+
+/// The `main` of a stress test binary (`harness = false`): a bounded run
+/// (`bounded`) per variant of `b`, named `stress_bounded::<variant>`, and
+/// the long run ([`Config::long`], every variant in turn, named
+/// `stress_long`, ignored unless asked for), with libtest's command line.
+/// A backend that cannot run here prints one `SKIPPED:` line and passes.
+pub fn main(b: &'static dyn ThreadedBackend, bounded: Config) -> ! {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    if let Some(why) = b.unavailable() {
+        println!("SKIPPED: {why}");
+        std::process::exit(0);
+    }
+    let variants = b.variants();
+    if !variants.iter().any(Variant::is_c_ptm) {
+        println!("SKIPPED: PTM_REFERENCE_C not set (the C oracle's stress runs)");
+    }
+    let trial = |name: String, f: Box<dyn FnOnce() + Send>| {
+        libtest_mimic::Trial::test(name, move || {
+            catch_unwind(AssertUnwindSafe(f)).map_err(|p| crate::harness::panic_text(&p).into())
+        })
+    };
+    let mut trials: Vec<_> = variants
+        .into_iter()
+        .map(|v| {
+            let cfg = bounded.clone();
+            trial(
+                format!("stress_bounded::{}", v.name),
+                Box::new(move || run(b, v, &cfg)),
+            )
+        })
+        .collect();
+    trials.push(
+        trial(
+            "stress_long".into(),
+            Box::new(move || run_all(b, &Config::long())),
+        )
+        .with_ignored_flag(true),
+    );
+    let args = libtest_mimic::Arguments::from_args();
+    libtest_mimic::run(&args, trials).exit()
 }
