@@ -180,14 +180,18 @@ kp_mod_unload(char *name, int (*fini)(void))
 
 /* --- Device instances -------------------------------------------------------- */
 
+/*
+ * Serialises attaches: the first opens of a driver may come from several
+ * threads at once (threaded worlds), and a driver is attached once.
+ */
+static kmutex_t kp_attach_lock;
+
 static dev_info_t *
-kp_attach(major_t major)
+kp_attach_locked(major_t major)
 {
 	struct dev_ops *ops;
 	struct dev_info *dip;
 
-	if (major >= KP_DEVCNT)
-		return (NULL);
 	if (kp_dips[major] != NULL)
 		return (kp_dips[major]);
 	ops = devopsp[major];
@@ -205,6 +209,19 @@ kp_attach(major_t major)
 		return (NULL);
 	}
 	return ((dev_info_t *)dip);
+}
+
+static dev_info_t *
+kp_attach(major_t major)
+{
+	dev_info_t *dip;
+
+	if (major >= KP_DEVCNT)
+		return (NULL);
+	mutex_enter(&kp_attach_lock);
+	dip = kp_attach_locked(major);
+	mutex_exit(&kp_attach_lock);
+	return (dip);
 }
 
 /* While set, attaching pts fails (the world's fault injection). */
@@ -269,6 +286,35 @@ kp_pt_info(minor_t minor, ushort_t *state, zoneid_t *zone, uid_t *uid,
 	}
 	mutex_exit(&ptms_lock);
 	return (ret);
+}
+
+/*
+ * The pt_refcnt of every allocated pty, and whether its pt_lock is held
+ * (by any thread: its lock word is not 0), for a stress test's check at a
+ * quiescent point. Minors below `limit`; at most `max` entries; returns
+ * how many there are.
+ */
+int
+kp_pt_refcnts(minor_t limit, minor_t *minors, int *refcnts, int *held,
+    int max)
+{
+	extern kmutex_t ptms_lock;
+	struct pt_ttys *pt;
+	minor_t m;
+	int n = 0;
+
+	mutex_enter(&ptms_lock);
+	for (m = 0; m < limit && n < max; m++) {
+		pt = ptms_minor2ptty(m);
+		if (pt == NULL)
+			continue;
+		minors[n] = m;
+		refcnts[n] = pt->pt_refcnt;
+		held[n] = *(volatile uintptr_t *)&pt->pt_lock != 0;
+		n++;
+	}
+	mutex_exit(&ptms_lock);
+	return (n);
 }
 
 /* Holds driver `major` for an open (attaching it first), or fails. */

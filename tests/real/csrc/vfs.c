@@ -13,6 +13,11 @@
  *   spec_open does (STREOPENFAIL).
  * - The open that makes a stream holds the driver until the vnode's last
  *   close, which is the one that calls strclose, as spec_close does.
+ * - The vnode table and the open counts are under kp_vfs_lock (threaded
+ *   worlds open and close from several threads at once); stropen and
+ *   strclose run without it, each open holding its vnode (v_count)
+ *   across its stropen. A last close takes the vnode out of the table
+ *   before strclose, so a later open of the same device makes a new one.
  * - read, write, putpmsg, ioctl and poll go straight to strread, strwrite,
  *   strputmsg, strioctl and strpoll with the caller's buffers as user
  *   memory (this process's memory is the user address space).
@@ -40,6 +45,7 @@
 
 #define	KP_MAXVNODE	512
 static vnode_t *kp_vnodes[KP_MAXVNODE];
+static kmutex_t kp_vfs_lock;
 
 static vnode_t *
 kp_vnode_find(dev_t dev)
@@ -71,15 +77,23 @@ kp_vnode_new(dev_t dev)
 	return (vp);
 }
 
+/* Takes vp out of the table (kp_vfs_lock held). */
 static void
-kp_vnode_free(vnode_t *vp)
+kp_vnode_unlist(vnode_t *vp)
 {
 	int i;
 
+	ASSERT(MUTEX_HELD(&kp_vfs_lock));
 	for (i = 0; i < KP_MAXVNODE; i++) {
 		if (kp_vnodes[i] == vp)
 			kp_vnodes[i] = NULL;
 	}
+}
+
+/* Frees a vnode already out of the table. */
+static void
+kp_vnode_free(vnode_t *vp)
+{
 	mutex_destroy(&vp->v_lock);
 	kmem_free(vp, sizeof (vnode_t));
 }
@@ -94,21 +108,33 @@ kp_open(dev_t dev, int flag, vnode_t **vpp, dev_t *devp)
 {
 	major_t maj = getmajor(dev);
 	boolean_t clone = (maj == KP_CLONE_MAJOR);
-	vnode_t *vp = clone ? NULL : kp_vnode_find(dev);
-	boolean_t fresh = (vp == NULL);
+
+	vnode_t *vp;
+	boolean_t fresh, last;
 	dev_t newdev = dev;
 	int error;
 
 	if (maj >= devcnt || ddi_hold_installed_driver(maj) == NULL)
 		return (ENXIO);
+	mutex_enter(&kp_vfs_lock);
+	vp = clone ? NULL : kp_vnode_find(dev);
+	fresh = (vp == NULL);
 	if (fresh && (vp = kp_vnode_new(dev)) == NULL) {
+		mutex_exit(&kp_vfs_lock);
 		ddi_rele_driver(maj);
 		return (ENFILE);
 	}
+	vp->v_count++;		/* this open's hold */
+	mutex_exit(&kp_vfs_lock);
 	error = stropen(vp, &newdev, flag, CRED());
 	if (error != 0) {
 		stdata_t *stp = vp->v_stream;
 
+		mutex_enter(&kp_vfs_lock);
+		last = (--vp->v_count == 0);
+		if (last)
+			kp_vnode_unlist(vp);
+		mutex_exit(&kp_vfs_lock);
 		/*
 		 * An open that failed part way through (a module push, say)
 		 * leaves its stream marked STREOPENFAIL: specfs closes it then,
@@ -118,14 +144,15 @@ kp_open(dev_t dev, int flag, vnode_t **vpp, dev_t *devp)
 			mutex_enter(&stp->sd_lock);
 			stp->sd_flag &= ~STREOPENFAIL;
 			mutex_exit(&stp->sd_lock);
-			if (vp->v_count == 0)
+			if (last)
 				(void) strclose(vp, flag, CRED());
 		}
-		if (vp->v_stream == NULL || vp->v_count == 0)
+		if (last)
 			kp_vnode_free(vp);
 		ddi_rele_driver(maj);
 		return (error);
 	}
+	mutex_enter(&kp_vfs_lock);
 	if (clone) {
 		/* The driver's own hold (clone took it) replaces clone's. */
 		ddi_rele_driver(maj);
@@ -138,9 +165,9 @@ kp_open(dev_t dev, int flag, vnode_t **vpp, dev_t *devp)
 		/* A reopen: the stream's first open holds the driver. */
 		ddi_rele_driver(maj);
 	}
-	vp->v_count++;
 	*vpp = vp;
 	*devp = vp->v_rdev;
+	mutex_exit(&kp_vfs_lock);
 	return (0);
 }
 
@@ -148,12 +175,18 @@ kp_open(dev_t dev, int flag, vnode_t **vpp, dev_t *devp)
 int
 kp_close(vnode_t *vp, int flag)
 {
-	major_t maj = getmajor(vp->v_rdev);
+	major_t maj;
 	int error = 0;
 
+	mutex_enter(&kp_vfs_lock);
+	maj = getmajor(vp->v_rdev);
 	ASSERT(vp->v_count > 0);
-	if (--vp->v_count > 0)
+	if (--vp->v_count > 0) {
+		mutex_exit(&kp_vfs_lock);
 		return (0);
+	}
+	kp_vnode_unlist(vp);
+	mutex_exit(&kp_vfs_lock);
 	kp_ctty_forget(vp->v_stream);
 	error = strclose(vp, flag, CRED());
 	kp_vnode_free(vp);
@@ -261,10 +294,12 @@ kp_open_streams(void)
 {
 	int i, n = 0;
 
+	mutex_enter(&kp_vfs_lock);
 	for (i = 0; i < KP_MAXVNODE; i++) {
 		if (kp_vnodes[i] != NULL && kp_vnodes[i]->v_stream != NULL)
 			n++;
 	}
+	mutex_exit(&kp_vfs_lock);
 	return (n);
 }
 

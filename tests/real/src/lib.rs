@@ -47,6 +47,16 @@ mod unbuilt {
             Err(self.unavailable().unwrap_or_default())
         }
     }
+
+    impl ptm_scenario::stress::ThreadedBackend for RealBackend {
+        fn threaded_world(
+            &self,
+            _v: Variant,
+            _workers: usize,
+        ) -> Result<Box<dyn ptm_scenario::stress::ThreadedPty>, String> {
+            Err(self.unavailable().unwrap_or_default())
+        }
+    }
 }
 #[cfg(not(has_illumos))]
 pub use unbuilt::{REAL, RealBackend};

@@ -13,13 +13,15 @@
 //! share ([`msg`]), the harness ([`harness`]), the operation model the
 //! property tests and the fuzz target run ([`ops`]), and the tests
 //! themselves ([`scenarios`]; [`all_tests`] lists them for a test binary
-//! of a backend).
+//! of a backend), and the concurrency stress test ([`stress`]) for the
+//! backends whose worlds take system calls from several threads at once.
 
 pub mod api;
 pub mod harness;
 pub mod msg;
 pub mod ops;
 pub mod scenarios;
+pub mod stress;
 
 pub use api::*;
 pub use harness::{

@@ -37,3 +37,18 @@ impl Backend for ModelBackend {
         Ok(Box::new(World::new(m)?))
     }
 }
+
+impl ptm_scenario::stress::ThreadedBackend for ModelBackend {
+    /// A world of the model's multi-threaded mode ([`World::new_threaded`]).
+    fn threaded_world(
+        &self,
+        v: ScenarioVariant,
+        workers: usize,
+    ) -> Result<Box<dyn ptm_scenario::stress::ThreadedPty>, String> {
+        let m = variants()
+            .into_iter()
+            .find(|m| m.name == v.name)
+            .ok_or_else(|| format!("no variant {} in the model world", v.name))?;
+        Ok(Box::new(World::new_threaded(m, workers)?))
+    }
+}

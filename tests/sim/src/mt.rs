@@ -248,3 +248,37 @@ impl World {
         v
     }
 }
+
+/// The stress test's view of a multi-threaded world (`ptm-scenario`'s
+/// `stress` module): the methods above.
+impl ptm_scenario::stress::ThreadedPty for World {
+    fn handle(&self) -> Box<dyn ptm_scenario::stress::ThreadedPty> {
+        Box::new(World::handle(self))
+    }
+
+    fn quiesce(&mut self) -> bool {
+        World::quiesce(self)
+    }
+
+    fn pt_refcnts(&self) -> Vec<(u32, i32, bool)> {
+        World::pt_refcnts(self)
+    }
+
+    fn held_locks(&self) -> Vec<String> {
+        self.held_mutexes()
+            .into_iter()
+            .map(|(addr, owner)| format!("mutex {addr:#x} held by thread token {owner}"))
+            .collect()
+    }
+
+    fn thread_states(&self) -> Vec<String> {
+        World::thread_states(self)
+            .into_iter()
+            .map(|t| format!("[{}] {}", t.name, t.activity))
+            .collect()
+    }
+
+    fn set_tracing(&mut self, on: bool) {
+        World::set_tracing(self, on);
+    }
+}

@@ -584,11 +584,11 @@ pub(crate) fn start_watchdog() {
 /// Waits until the kernel has nothing left to do: deterministic mode
 /// settles; threaded, it waits (up to a minute) until the task queue is
 /// empty with every worker idle and no callout is due or running, seen
-/// twice in a row a millisecond apart.
-pub(crate) fn quiesce() {
+/// twice in a row a millisecond apart; returns whether it got there.
+pub(crate) fn quiesce() -> bool {
     if deterministic() {
         settle();
-        return;
+        return true;
     }
     let idle = || {
         let tq = THREADED_TASKS.lock().unwrap_or_else(|e| e.into_inner());
@@ -608,6 +608,18 @@ pub(crate) fn quiesce() {
         quiet = if idle() { quiet + 1 } else { 0 };
         std::thread::sleep(Duration::from_millis(1));
     }
+    quiet >= 2
+}
+
+/// Threaded mode: records that the calling thread now waits for `wait`
+/// (`None`: it runs again), for [`dump`]. Only on the slow paths (a
+/// contended lock, a sleep), so that a watchdog can say who waits for what.
+pub(crate) fn threaded_wait(wait: Option<Wait>) {
+    let Some(t) = ME.with(Cell::get) else {
+        return;
+    };
+    let mut s = sched();
+    s.threads[t].state = wait.map_or(State::Running, State::Blocked);
 }
 
 /// Starts a kernel thread running `body` once it is scheduled.
@@ -996,7 +1008,9 @@ fn threaded_worker() {
                 break;
             }
             tq.idle += 1;
+            threaded_wait(Some(Wait::Task));
             tq = THREADED_TASK_CV.wait(tq).unwrap_or_else(|e| e.into_inner());
+            threaded_wait(None);
             tq.idle -= 1;
         }
     }

@@ -15,7 +15,7 @@
 //! mode, `parking_lot_core`'s parking lot when threaded.
 
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN, ParkResult};
@@ -65,8 +65,43 @@ fn unpark_one(addr: usize) {
     unsafe { parking_lot_core::unpark_one(addr, |_| DEFAULT_UNPARK_TOKEN) };
 }
 
+/// Kernel mutexes held now, by any thread (a stress test's check at a
+/// quiescent point: none).
+static HELD: AtomicIsize = AtomicIsize::new(0);
+
+/// How many kernel mutexes are held now.
+pub fn mutexes_held() -> isize {
+    HELD.load(Ordering::SeqCst)
+}
+
 /// Enters the mutex `w` as thread `me`.
 fn enter(w: &AtomicUsize, me: usize) {
+    enter_word(w, me);
+    HELD.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Exits the mutex `w`, which thread `me` must own.
+fn exit(w: &AtomicUsize, me: usize) {
+    HELD.fetch_sub(1, Ordering::Relaxed);
+    exit_word(w, me);
+}
+
+/// Parks on the contended mutex `w` (threaded mode) while its word is
+/// still `cur`.
+fn park_on_mutex(w: &AtomicUsize, cur: usize) {
+    let addr = w as *const AtomicUsize as usize;
+    sched::threaded_wait(Some(sched::Wait::Mutex(addr)));
+    park(
+        addr,
+        || w.load(Ordering::Relaxed) == cur | WAITERS,
+        || {},
+        None,
+    );
+    sched::threaded_wait(None);
+}
+
+/// Takes the lock word of `w` for thread `me`, waiting as long as needed.
+fn enter_word(w: &AtomicUsize, me: usize) {
     if w.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
     {
@@ -98,18 +133,12 @@ fn enter(w: &AtomicUsize, me: usize) {
         {
             continue;
         }
-        let addr = w as *const AtomicUsize as usize;
-        park(
-            addr,
-            || w.load(Ordering::Relaxed) == cur | WAITERS,
-            || {},
-            None,
-        );
+        park_on_mutex(w, cur);
     }
 }
 
-/// Exits the mutex `w`, which thread `me` must own.
-fn exit(w: &AtomicUsize, me: usize) {
+/// Releases the lock word of `w`, which thread `me` must own.
+fn exit_word(w: &AtomicUsize, me: usize) {
     if w.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
         .is_ok()
     {
@@ -176,10 +205,13 @@ pub unsafe extern "C" fn mutex_exit(m: *mut c_void) {
 pub unsafe extern "C" fn mutex_tryenter(m: *mut c_void) -> c_int {
     // SAFETY: as for mutex_init.
     let w = unsafe { word(m) };
-    c_int::from(
-        w.compare_exchange(0, sched::curthread(), Ordering::Acquire, Ordering::Relaxed)
-            .is_ok(),
-    )
+    let got = w
+        .compare_exchange(0, sched::curthread(), Ordering::Acquire, Ordering::Relaxed)
+        .is_ok();
+    if got {
+        HELD.fetch_add(1, Ordering::Relaxed);
+    }
+    c_int::from(got)
 }
 
 /// # Safety
@@ -209,11 +241,22 @@ fn cv_block(cv: *mut c_void, m: *mut c_void, ticks: Option<u64>, sig: bool) -> W
     if w.load(Ordering::Relaxed) & !WAITERS != me {
         super::fail(&format!("cv_wait: mutex {m:p} is not held by this thread"));
     }
+    // The mutex is released while the thread sleeps (below, under the
+    // scheduler's lock or parking_lot's) and entered again after.
+    HELD.fetch_sub(1, Ordering::Relaxed);
     let why = if sched::deterministic() {
         sched::det_cv_wait(cv as usize, w, ticks, sig)
     } else {
         let deadline = ticks.map(|t| Instant::now() + Duration::from_millis(t * (1000 / HZ)));
-        match park(cv as usize, || true, || exit(w, me), deadline) {
+        let deadline_ticks = ticks.map(|t| sched::now_ticks() + t);
+        sched::threaded_wait(Some(sched::Wait::Cv {
+            cv: cv as usize,
+            deadline: deadline_ticks,
+            sig,
+        }));
+        let r = park(cv as usize, || true, || exit_word(w, me), deadline);
+        sched::threaded_wait(None);
+        match r {
             ParkResult::TimedOut => Wake::TimedOut,
             _ => Wake::Normal,
         }

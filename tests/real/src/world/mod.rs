@@ -311,9 +311,9 @@ impl World {
         self.enter();
         self.st().finished = true;
         self.stop_late();
-        sched::quiesce();
+        let _ = sched::quiesce();
         self.close_all_fds();
-        sched::quiesce();
+        let _ = sched::quiesce();
         let mut problems = Vec::new();
         let leaks = self.leaks_now();
         if !leaks.is_clean() {
@@ -702,5 +702,51 @@ impl Pty for World {
             trace,
             allocb_calls: observe::allocb_calls() - self.st().allocb_calls_at_start,
         })
+    }
+}
+
+/// The stress test's view of a threaded world (`ptm-scenario`'s `stress`
+/// module).
+impl ptm_scenario::stress::ThreadedPty for World {
+    fn handle(&self) -> Box<dyn ptm_scenario::stress::ThreadedPty> {
+        Box::new(World::handle(self))
+    }
+
+    /// The task queue empty with every worker idle and no callout due,
+    /// twice a millisecond apart (within a minute).
+    fn quiesce(&mut self) -> bool {
+        sched::quiesce()
+    }
+
+    fn pt_refcnts(&self) -> Vec<(u32, i32, bool)> {
+        observe::pt_refcnts()
+    }
+
+    /// The world's locks do not record who holds them, only a count: the
+    /// number held, and which ptys' `pt_lock`s are among them.
+    fn held_locks(&self) -> Vec<String> {
+        let n = kernel::sync::mutexes_held();
+        if n == 0 {
+            return Vec::new();
+        }
+        let ptys: Vec<u32> = observe::pt_refcnts()
+            .into_iter()
+            .filter(|p| p.2)
+            .map(|p| p.0)
+            .collect();
+        vec![format!(
+            "{n} kernel mutex(es) held; pt_lock held for minors {ptys:?}"
+        )]
+    }
+
+    /// Every kernel thread and what it waits for, when it waits on a lock,
+    /// a condition variable or the task queue (without waiting for the
+    /// scheduler's lock).
+    fn thread_states(&self) -> Vec<String> {
+        sched::dump().lines().map(str::to_owned).collect()
+    }
+
+    fn set_tracing(&mut self, on: bool) {
+        trace::set_tracing(on);
     }
 }

@@ -20,6 +20,13 @@ unsafe extern "C" {
     ) -> c_int;
     fn kp_stream_queues(vp: *mut ffi::vnode_t, headrq: *mut *mut queue_t, drvwq: *mut *mut queue_t);
     fn kp_open_streams() -> c_int;
+    fn kp_pt_refcnts(
+        limit: u32,
+        minors: *mut u32,
+        refcnts: *mut c_int,
+        held: *mut c_int,
+        max: c_int,
+    ) -> c_int;
     /// ptms_conf's maximum number of ptys (0: its own estimate).
     static mut pt_max_pty: usize;
 }
@@ -243,6 +250,29 @@ pub(crate) fn pt_info(minor: u32) -> Option<(u16, i32, u32, u32)> {
     let (mut s, mut z, mut u, mut g) = (0, 0, 0, 0);
     // SAFETY: the out-pointers are ours; kp_pt_info takes ptms_lock.
     (unsafe { kp_pt_info(minor, &mut s, &mut z, &mut u, &mut g) } == 0).then_some((s, z, u, g))
+}
+
+/// `(minor, pt_refcnt, pt_lock held)` of every allocated pty (minors
+/// below 65536, the first 4096 of them).
+pub(crate) fn pt_refcnts() -> Vec<(u32, i32, bool)> {
+    const MAX: usize = 4096;
+    let mut minors = vec![0u32; MAX];
+    let mut refcnts = vec![0 as c_int; MAX];
+    let mut held = vec![0 as c_int; MAX];
+    // SAFETY: the arrays hold MAX entries each; kp_pt_refcnts takes
+    // ptms_lock and only reads the ptys.
+    let n = unsafe {
+        kp_pt_refcnts(
+            65536,
+            minors.as_mut_ptr(),
+            refcnts.as_mut_ptr(),
+            held.as_mut_ptr(),
+            MAX as c_int,
+        )
+    };
+    (0..n.max(0) as usize)
+        .map(|i| (minors[i], refcnts[i], held[i] != 0))
+        .collect()
 }
 
 pub(crate) fn open_streams() -> usize {

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ptm::sys::mblk_t;
 use ptm_scenario::msg::{IocIds, describe};
@@ -43,6 +44,22 @@ struct Log {
 
 static LOG: Mutex<Option<Log>> = Mutex::new(None);
 
+/// Whether events are recorded (a stress run turns it off: its trace
+/// would only grow; replies to the world's own ioctls are still taken).
+static TRACING: AtomicBool = AtomicBool::new(true);
+
+/// Turns the recording of events on or off.
+pub(crate) fn set_tracing(on: bool) {
+    TRACING.store(on, Ordering::Relaxed);
+}
+
+fn tracing() -> bool {
+    TRACING.load(Ordering::Relaxed)
+}
+
+/// Whether the world waits for the reply to an ioctl it sent itself.
+static PENDING: AtomicBool = AtomicBool::new(false);
+
 fn with<R>(f: impl FnOnce(&mut Log) -> R) -> R {
     let mut g = LOG.lock().unwrap_or_else(|e| e.into_inner());
     let log = g.get_or_insert_with(Log::default);
@@ -55,10 +72,14 @@ fn with<R>(f: impl FnOnce(&mut Log) -> R) -> R {
 /// Starts a new world's log.
 pub(crate) fn reset() {
     let _ = kernel::take_events();
+    set_tracing(true);
     *LOG.lock().unwrap_or_else(|e| e.into_inner()) = Some(Log::default());
 }
 
 pub(crate) fn sys(call: String, result: String) {
+    if !tracing() {
+        return;
+    }
     with(|l| l.events.push(Raw::Sys { call, result }));
 }
 
@@ -69,12 +90,18 @@ pub(crate) fn position() -> usize {
 
 /// A note about the call being made.
 pub(crate) fn note(text: String) {
+    if !tracing() {
+        return;
+    }
     with(|l| l.events.push(Raw::Note(text)));
 }
 
 /// A note, placed at `at` (a [`position`] taken earlier): something the
 /// world observed about what happened from there on.
 pub(crate) fn note_at(at: usize, text: String) {
+    if !tracing() {
+        return;
+    }
     with(|l| l.events.insert(at.min(l.events.len()), Raw::Note(text)));
 }
 
@@ -89,6 +116,9 @@ fn instance(l: &mut Log, stp: usize) -> u64 {
 
 /// Names the stream of head `stp` (after its open completed).
 pub(crate) fn name_stream(stp: *mut ffi::stdata_t, name: String) {
+    if !tracing() {
+        return;
+    }
     with(|l| {
         let i = instance(l, stp as usize);
         l.names.insert(i, name);
@@ -105,17 +135,31 @@ pub(crate) fn forget_stream(stp: *mut ffi::stdata_t) {
 /// Expects the reply to ioctl `id`.
 pub(crate) fn expect_reply(id: u32) {
     with(|l| l.pending = Some(Pending { id, reply: None }));
+    PENDING.store(true, Ordering::SeqCst);
 }
 
 /// The reply to the expected ioctl, if it came: (type, rval, error, data).
 pub(crate) fn take_reply() -> Option<(u8, i32, i32, Vec<u8>)> {
+    PENDING.store(false, Ordering::SeqCst);
     with(|l| l.pending.take().and_then(|p| p.reply))
 }
 
 /// The hook on strrput (csrc/hooks.c): a stream head received `mp`.
 #[unsafe(no_mangle)]
 pub extern "C" fn kp_head_received(stp: *mut ffi::stdata_t, mp: *mut mblk_t) {
+    if !tracing() && !PENDING.load(Ordering::SeqCst) {
+        return;
+    }
     with(|l| {
+        if !tracing() {
+            if let Some(p) = l.pending.as_mut() {
+                // SAFETY: as below.
+                if let Some(r) = unsafe { ioc_reply(mp, p.id) } {
+                    p.reply = Some(r);
+                }
+            }
+            return;
+        }
         // SAFETY: strrput's caller passes a valid message, in illumos's
         // layout (which ptm::sys describes).
         let msg = unsafe { describe(mp, &mut l.ids) };

@@ -272,3 +272,15 @@ impl Backend for RealBackend {
         Ok(Box::new(super::World::new(v)?))
     }
 }
+
+impl ptm_scenario::stress::ThreadedBackend for RealBackend {
+    /// A threaded world ([`super::World::new_threaded`]); the kernel's task
+    /// queue starts its own workers (up to four), whatever `workers` says.
+    fn threaded_world(
+        &self,
+        v: Variant,
+        _workers: usize,
+    ) -> Result<Box<dyn ptm_scenario::stress::ThreadedPty>, String> {
+        Ok(Box::new(super::World::new_threaded(v)?))
+    }
+}
