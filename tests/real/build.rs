@@ -38,6 +38,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ptm_test_support::{
+    ILLUMOS_INCLUDE_DIRS, ILLUMOS_MODULE_DEFS, c_compiler, compile_illumos_module, run,
+};
+
 use object::{Object, ObjectSymbol};
 
 /// The illumos sources the world runs, relative to `usr/src`: the
@@ -95,34 +99,15 @@ fn kernel_build(src: &Path) -> cc::Build {
         .flag("-Wno-unused-result")
         .opt_level(1)
         .debug(true)
-        .define("sun", None)
-        .define("__sun", None)
-        .define("__SVR4", None)
         .define("_KERNEL", None)
-        .define("_SYSCALL32", None)
-        .define("_SYSCALL32_IMPL", None)
-        .define("_ELF64", None)
-        .define("_DDI_STRICT", None)
-        .define("DEBUG", None)
-        .include(src.join("uts/i86pc"))
-        .include(src.join("uts/intel"))
-        .include(src.join("uts/common"))
-        .include(src.join("common"));
-    b
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        .define("DEBUG", None);
+    for def in ILLUMOS_MODULE_DEFS {
+        b.flag(def);
     }
+    for dir in ILLUMOS_INCLUDE_DIRS {
+        b.include(src.join(dir));
+    }
+    b
 }
 
 /// Global symbols of an object: (defined, undefined).
@@ -163,7 +148,7 @@ fn functions(path: &Path) -> Vec<String> {
 fn libc_names() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for lib in ["libc.so.6", "libm.so.6", "libgcc_s.so.1"] {
-        let out = Command::new(ptm_kload::c_compiler())
+        let out = Command::new(c_compiler())
             .arg(format!("-print-file-name={lib}"))
             .output()
             .expect("cannot ask the C compiler where libc is");
@@ -375,26 +360,7 @@ fn main() {
 
     // 7. ptm.c as an illumos kernel object, for the loaded C variant.
     let kobj = out.join("ptm-c-real.kobj");
-    let inc: Vec<PathBuf> = ["uts/i86pc", "uts/intel", "uts/common", "common"]
-        .iter()
-        .map(|d| src.join(d))
-        .collect();
-    let inc: Vec<&Path> = inc.iter().map(PathBuf::as_path).collect();
-    if let Err(e) = ptm_kload::compile_kernel_object(
-        &src.join("uts/common/io/ptm.c"),
-        &inc,
-        &[
-            "-Wno-error",
-            "-Dsun",
-            "-D__sun",
-            "-D__SVR4",
-            "-D_SYSCALL32",
-            "-D_SYSCALL32_IMPL",
-            "-D_ELF64",
-            "-D_DDI_STRICT",
-        ],
-        &kobj,
-    ) {
+    if let Err(e) = compile_illumos_module(&src.join("uts/common/io/ptm.c"), &src, &[], &kobj) {
         panic!("cannot compile ptm.c as a kernel object: {e}");
     }
     println!("cargo::rustc-env=PTM_REAL_C_KOBJ={}", kobj.display());

@@ -44,6 +44,9 @@ use std::process::Command;
 use ptm_kload::LoadedModule;
 use ptm_real::{C_KOBJ, REAL, RUST_KMOD};
 use ptm_scenario::{Backend, Variant};
+use ptm_test_support::{
+    ILLUMOS_MODULE_DEFS, KERNEL_CFLAGS, compile_illumos_module, env_path, repo_root,
+};
 
 const WARMUP: u32 = 3;
 
@@ -69,25 +72,6 @@ pub const ILLUMOS_MODULE_CFLAGS: &[&str] = &[
 /// illumos's flags that Debian's gcc lacks, so the C object goes without.
 pub const ILLUMOS_FLAGS_NOT_IN_GCC: &[&str] = &["-fno-clone-functions", "-msave-args"];
 
-/// The preprocessor environment of an illumos amd64 kernel module
-/// (`Makefile.uts`'s ALWAYS_DEFS_64), as the real-code world builds with.
-const ILLUMOS_MODULE_DEFS: &[&str] = &[
-    "-Dsun",
-    "-D__sun",
-    "-D__SVR4",
-    "-D_SYSCALL32",
-    "-D_SYSCALL32_IMPL",
-    "-D_ELF64",
-    "-D_DDI_STRICT",
-];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
@@ -112,15 +96,6 @@ fn out_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target/bench"))
 }
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os(var).filter(|v| !v.is_empty())?);
-    Some(if p.is_relative() {
-        repo_root().join(p)
-    } else {
-        p
-    })
-}
-
 /// `usr/src` of the illumos sources the real-code world was built from.
 fn illumos_usr_src() -> Result<PathBuf, String> {
     let root = env_path("ILLUMOS_SRC").ok_or("ILLUMOS_SRC is not set")?;
@@ -137,16 +112,8 @@ fn c_kobj_path(dir: &Path) -> PathBuf {
 fn build_c_kobj(dir: &Path) -> Result<PathBuf, String> {
     let src = env_path("PTM_REFERENCE_C").ok_or("PTM_REFERENCE_C is not set")?;
     let usr_src = illumos_usr_src()?;
-    let inc: Vec<PathBuf> = ["uts/i86pc", "uts/intel", "uts/common", "common"]
-        .iter()
-        .map(|d| usr_src.join(d))
-        .collect();
-    let inc: Vec<&Path> = inc.iter().map(PathBuf::as_path).collect();
-    let mut flags: Vec<&str> = vec!["-Wno-error"];
-    flags.extend(ILLUMOS_MODULE_DEFS);
-    flags.extend(ILLUMOS_MODULE_CFLAGS);
     let out = c_kobj_path(dir);
-    ptm_kload::compile_kernel_object(&src, &inc, &flags, &out)
+    compile_illumos_module(&src, &usr_src, ILLUMOS_MODULE_CFLAGS, &out)
         .map_err(|e| format!("compiling the C kernel object: {e}"))?;
     Ok(out)
 }
@@ -494,7 +461,7 @@ fn report(dir: &Path) -> Result<String, String> {
          but {}, which Debian's gcc lacks)\n",
         variants[ri].path.display(),
         variants[ci].path.display(),
-        ptm_kload::KERNEL_CFLAGS.join(" "),
+        KERNEL_CFLAGS.join(" "),
         ILLUMOS_MODULE_DEFS.join(" "),
         ILLUMOS_MODULE_CFLAGS.join(" "),
         ILLUMOS_FLAGS_NOT_IN_GCC

@@ -11,10 +11,11 @@ mod common;
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-use ptm_kload::{Binding, LoadOptions, LoadedModule, build_c_reference_kobj, load_file};
+use ptm_kload::{Binding, LoadOptions, LoadedModule, load_file};
+use ptm_test_support::build_c_reference_kobj;
 
 /// Everything the stubs saw, in order.
 static CALLS: Mutex<Vec<Call>> = Mutex::new(Vec::new());
@@ -177,7 +178,7 @@ fn reference_c() -> Option<PathBuf> {
 }
 
 fn include_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include")
+    ptm_test_support::repo_root().join("include")
 }
 
 /// # Safety

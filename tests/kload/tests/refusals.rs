@@ -447,7 +447,7 @@ fn a_shared_object_et_dyn_is_refused() {
     std::fs::write(&c, "int _init_me(void) { return (0); }\n").unwrap();
     let so = dir.path().join("lib.so");
     common::run(
-        Command::new(ptm_kload::c_compiler())
+        Command::new(ptm_test_support::c_compiler())
             .args(["-shared", "-fpic", "-nostdlib", "-o"])
             .arg(&so)
             .arg(&c),
