@@ -59,3 +59,19 @@ pub fn run(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Links `inputs` into the relocatable object `out` with `ld -r` (the step
+/// that makes one ET_REL object of many, as a kernel module is made),
+/// `args` first; panics as [`run`] does.
+pub fn ld_r<I>(args: &[&str], inputs: I, out: &Path)
+where
+    I: IntoIterator,
+    I::Item: AsRef<std::ffi::OsStr>,
+{
+    run(Command::new("ld")
+        .arg("-r")
+        .args(args)
+        .args(inputs)
+        .arg("-o")
+        .arg(out));
+}

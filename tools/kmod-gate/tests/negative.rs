@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ptm_test_support::{KERNEL_CFLAGS, c_compiler, repo_root};
+use ptm_test_support::{KERNEL_CFLAGS, c_compiler, ld_r, repo_root};
 
 use kmod_gate::{Allowlist, CNames, KrtldRule, Options, Report, Rule, check, check_with};
 use object::read::elf::ElfFile64;
@@ -274,16 +274,7 @@ fn gotpcrel_call_is_rejected() {
 fn nonzero_section_address_is_rejected() {
     let object = compile("address", MODULE, &[], &[]);
     let linked = object.with_file_name("linked.o");
-    run(
-        "ld",
-        &[
-            "-r",
-            "-Ttext=0x1000",
-            object.to_str().unwrap(),
-            "-o",
-            linked.to_str().unwrap(),
-        ],
-    );
+    ld_r(&["-Ttext=0x1000"], [&object], &linked);
     let report = gate(&linked);
     let rule = Rule::Krtld(KrtldRule::SectionAddress);
     assert_reports(&report, rule, ".text");
@@ -322,22 +313,8 @@ fn local_undefined_symbol_is_rejected() {
     );
     let object = compile("local-und", &source, &[], &["-ffunction-sections"]);
     let linked = object.with_file_name("linked.o");
-    run(
-        "ld",
-        &[
-            "-r",
-            "--gc-sections",
-            "-u",
-            "_init",
-            "-u",
-            "_fini",
-            "-u",
-            "_info",
-            object.to_str().unwrap(),
-            "-o",
-            linked.to_str().unwrap(),
-        ],
-    );
+    let keep = ["--gc-sections", "-u", "_init", "-u", "_fini", "-u", "_info"];
+    ld_r(&keep, [&object], &linked);
     let report = gate(&linked);
     let rule = Rule::Krtld(KrtldRule::LocalUndefined);
     assert_reports(&report, rule, "only_dead_code_calls_me");
@@ -632,16 +609,7 @@ fn module_with_labels(test: &str, labels: usize) -> Report {
         c_compiler(),
         &["-c", asm.to_str().unwrap(), "-o", labels.to_str().unwrap()],
     );
-    run(
-        "ld",
-        &[
-            "-r",
-            module.to_str().unwrap(),
-            labels.to_str().unwrap(),
-            "-o",
-            linked.to_str().unwrap(),
-        ],
-    );
+    ld_r(&[], [&module, &labels], &linked);
     gate(&linked)
 }
 
