@@ -38,6 +38,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ptm_test_support::{
+    ILLUMOS_INCLUDE_DIRS, ILLUMOS_MODULE_DEFS, c_compiler, compile_illumos_module, ld_r, run,
+};
+
 use object::{Object, ObjectSymbol};
 
 /// The illumos sources the world runs, relative to `usr/src`: the
@@ -95,34 +99,15 @@ fn kernel_build(src: &Path) -> cc::Build {
         .flag("-Wno-unused-result")
         .opt_level(1)
         .debug(true)
-        .define("sun", None)
-        .define("__sun", None)
-        .define("__SVR4", None)
         .define("_KERNEL", None)
-        .define("_SYSCALL32", None)
-        .define("_SYSCALL32_IMPL", None)
-        .define("_ELF64", None)
-        .define("_DDI_STRICT", None)
-        .define("DEBUG", None)
-        .include(src.join("uts/i86pc"))
-        .include(src.join("uts/intel"))
-        .include(src.join("uts/common"))
-        .include(src.join("common"));
-    b
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        .define("DEBUG", None);
+    for def in ILLUMOS_MODULE_DEFS {
+        b.flag(def);
     }
+    for dir in ILLUMOS_INCLUDE_DIRS {
+        b.include(src.join(dir));
+    }
+    b
 }
 
 /// Global symbols of an object: (defined, undefined).
@@ -163,7 +148,7 @@ fn functions(path: &Path) -> Vec<String> {
 fn libc_names() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for lib in ["libc.so.6", "libm.so.6", "libgcc_s.so.1"] {
-        let out = Command::new(ptm_kload::c_compiler())
+        let out = Command::new(c_compiler())
             .arg(format!("-print-file-name={lib}"))
             .output()
             .expect("cannot ask the C compiler where libc is");
@@ -192,10 +177,45 @@ fn main() {
     }
     println!("cargo::rerun-if-changed=csrc/kp.h");
     println!("cargo::rerun-if-changed=csrc/host.c");
-
-    let Some(root) = env::var_os("ILLUMOS_SRC").filter(|v| !v.is_empty()) else {
+    let Some(src) = illumos_usr_src(&manifest) else {
         return;
     };
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let objdir = out.join("kobj");
+    fs::create_dir_all(&objdir).unwrap();
+
+    // 1-3. Compile.
+    let mut objects = compile_framework(&src, &objdir);
+    write_framework_functions(&objects, &out);
+    objects.extend(compile_modules(&src, &objdir));
+    objects.extend(compile_layer(&src, &manifest));
+    // 4-5. Seal.
+    let kernel_o = seal(&out, &objdir, objects);
+    // 6. The kernel symbol table, archived with the kernel.
+    let ksyms_o = compile_ksyms(&out, &manifest, &kernel_o);
+    let lib = out.join("libptm_real_kernel.a");
+    let _ = fs::remove_file(&lib);
+    run(Command::new("ar")
+        .arg("crs")
+        .arg(&lib)
+        .arg(&kernel_o)
+        .args(&ksyms_o));
+    println!("cargo::rustc-link-search=native={}", out.display());
+    println!("cargo::rustc-link-lib=static=ptm_real_kernel");
+    println!("cargo::rustc-cfg=has_illumos");
+
+    // 7. ptm.c as an illumos kernel object, for the loaded C variant.
+    let kobj = out.join("ptm-c-real.kobj");
+    if let Err(e) = compile_illumos_module(&src.join("uts/common/io/ptm.c"), &src, &[], &kobj) {
+        panic!("cannot compile ptm.c as a kernel object: {e}");
+    }
+    println!("cargo::rustc-env=PTM_REAL_C_KOBJ={}", kobj.display());
+}
+
+/// `usr/src` of the illumos sources `ILLUMOS_SRC` names (a relative path is
+/// taken from the repository root), or `None` when it is not set.
+fn illumos_usr_src(manifest: &Path) -> Option<PathBuf> {
+    let root = env::var_os("ILLUMOS_SRC").filter(|v| !v.is_empty())?;
     let mut root = PathBuf::from(root);
     if root.is_relative() {
         root = manifest.join("../..").join(root);
@@ -208,54 +228,53 @@ fn main() {
         );
     }
     println!("cargo::rerun-if-changed={}", src.display());
+    Some(src)
+}
 
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let objdir = out.join("kobj");
-    fs::create_dir_all(&objdir).unwrap();
-
-    // 1-3. Compile. stream.c's allocb and strsubr.c's qenable_locked are
-    // made weak so that the world's (csrc/hooks.c) stand in for them
-    // everywhere.
+/// Step 1: the framework ([`GENUNIX`]). Two of its functions become weak
+/// so that the world's (csrc/hooks.c) take every call, the framework's own
+/// included, with illumos's code still reachable under a `kp_illumos_`
+/// name: stream.c's allocb (counted, failed on demand) and strsubr.c's
+/// qenable_locked (held while services run late).
+fn compile_framework(src: &Path, objdir: &Path) -> Vec<PathBuf> {
     let mut objects: Vec<PathBuf> = Vec::new();
-    for o in kernel_build(&src)
+    for o in kernel_build(src)
         .files(GENUNIX.iter().map(|f| src.join(f)))
         .compile_intermediates()
     {
         let name = o.file_name().map(|n| n.to_string_lossy().into_owned());
-        match name.as_deref() {
-            Some(n) if n.ends_with("-stream.o") => {
-                // allocb becomes weak, so the world's (strong) allocb takes
-                // every call, stream.c's own included; its code stays
-                // reachable as kp_illumos_allocb.
-                let renamed = objdir.join("stream-allocb.o");
+        let hooked = WEAKENED
+            .iter()
+            .find(|(suffix, _, _)| name.as_deref().is_some_and(|n| n.ends_with(suffix)));
+        match hooked {
+            Some((_, symbol, renamed)) => {
+                let renamed = objdir.join(renamed);
                 run(Command::new("objcopy")
-                    .arg("--weaken-symbol=allocb")
-                    .arg("--add-symbol=kp_illumos_allocb=.text.allocb:0,global,function")
+                    .arg(format!("--weaken-symbol={symbol}"))
+                    .arg(format!(
+                        "--add-symbol=kp_illumos_{symbol}=.text.{symbol}:0,global,function"
+                    ))
                     .arg(&o)
                     .arg(&renamed));
                 objects.push(renamed);
             }
-            Some(n) if n.ends_with("-strsubr.o") => {
-                // qenable_locked becomes weak in the same way, so the
-                // world's (csrc/hooks.c) takes every qenable -- stream.c's
-                // and strsubr.c's own back-enabling -- and can hold it
-                // while services run late; illumos's code stays reachable
-                // as kp_illumos_qenable_locked.
-                let renamed = objdir.join("strsubr-qenable.o");
-                run(Command::new("objcopy")
-                    .arg("--weaken-symbol=qenable_locked")
-                    .arg(
-                        "--add-symbol=kp_illumos_qenable_locked=.text.qenable_locked:0,global,function",
-                    )
-                    .arg(&o)
-                    .arg(&renamed));
-                objects.push(renamed);
-            }
-            _ => objects.push(o),
+            None => objects.push(o),
         }
     }
-    // Which functions stream.c, streamio.c and strsubr.c define (static
-    // ones included), for telling who made an allocb call.
+    objects
+}
+
+/// The framework functions the world stands in for: the object's name
+/// suffix, the function, and the name of the object with it weakened.
+const WEAKENED: &[(&str, &str, &str)] = &[
+    ("-stream.o", "allocb", "stream-allocb.o"),
+    ("-strsubr.o", "qenable_locked", "strsubr-qenable.o"),
+];
+
+/// Which functions stream.c, streamio.c and strsubr.c define (static ones
+/// included), for telling who made an allocb call:
+/// `$OUT_DIR/framework_functions.rs`.
+fn write_framework_functions(objects: &[PathBuf], out: &Path) {
     let mut lists = String::from("// Generated by build.rs.\n");
     for (konst, suffix) in [
         ("STREAM_C", "-stream.o"),
@@ -265,17 +284,25 @@ fn main() {
         let obj = objects
             .iter()
             .find(|o| {
-                o.to_string_lossy().ends_with(suffix)
-                    || o.to_string_lossy().ends_with("stream-allocb.o") && suffix == "-stream.o"
-                    || o.to_string_lossy().ends_with("strsubr-qenable.o") && suffix == "-strsubr.o"
+                let name = o.to_string_lossy();
+                name.ends_with(suffix)
+                    || WEAKENED
+                        .iter()
+                        .any(|(s, _, renamed)| *s == suffix && name.ends_with(renamed))
             })
             .unwrap_or_else(|| panic!("no object for {suffix}"));
         let names = functions(obj);
         writeln!(lists, "pub const {konst}: &[&str] = &{names:?};").unwrap();
     }
     fs::write(out.join("framework_functions.rs"), lists).unwrap();
+}
+
+/// Step 2: the loadable modules ([`MODULES`]), each module's entry points
+/// renamed after it.
+fn compile_modules(src: &Path, objdir: &Path) -> Vec<PathBuf> {
+    let mut objects = Vec::new();
     for (name, files) in MODULES {
-        let objs = kernel_build(&src)
+        let objs = kernel_build(src)
             .files(files.iter().map(|f| src.join(f)))
             .compile_intermediates();
         for o in objs {
@@ -291,35 +318,33 @@ fn main() {
             objects.push(renamed);
         }
     }
-    // The project's own C is held to -Wall (less what illumos's headers
-    // trip: pragmas and printf-like attributes gcc does not know).
-    objects.extend(
-        kernel_build(&src)
-            .include(manifest.join("csrc"))
-            .warnings(true)
-            .extra_warnings(false)
-            .flag("-Werror")
-            .flag("-Wno-unknown-pragmas")
-            .flag("-Wno-format")
-            .files(LAYER.iter().map(|f| manifest.join(f)))
-            .compile_intermediates(),
-    );
+    objects
+}
 
-    // 4. Seal: one object, DTrace probe sites as no-ops, no import from libc.
+/// Step 3: the project's own C ([`LAYER`]), held to -Wall (less what illumos's
+/// headers trip: pragmas and printf-like attributes gcc does not know).
+fn compile_layer(src: &Path, manifest: &Path) -> Vec<PathBuf> {
+    kernel_build(src)
+        .include(manifest.join("csrc"))
+        .warnings(true)
+        .extra_warnings(false)
+        .flag("-Werror")
+        .flag("-Wno-unknown-pragmas")
+        .flag("-Wno-format")
+        .files(LAYER.iter().map(|f| manifest.join(f)))
+        .compile_intermediates()
+}
+
+/// Step 4: seals `objects` into one object, DTrace probe sites as no-ops, with
+/// no import from libc; step 5: hides the kernel's libc-named definitions from
+/// the process. Returns `kernel.o`.
+fn seal(out: &Path, objdir: &Path, mut objects: Vec<PathBuf>) -> PathBuf {
     let first = objdir.join("kernel-unsealed.o");
-    run(Command::new("ld")
-        .arg("-r")
-        .arg("-o")
-        .arg(&first)
-        .args(&objects));
+    ld_r(&[], &objects, &first);
     let (_, undef) = symbols(&first);
-    let probes: Vec<&String> = undef
-        .iter()
-        .filter(|s| s.starts_with("__dtrace_probe_"))
-        .collect();
     let mut probe_c =
         String::from("/* Generated by build.rs: DTrace probe sites with no consumer. */\n");
-    for p in &probes {
+    for p in undef.iter().filter(|s| s.starts_with("__dtrace_probe_")) {
         writeln!(probe_c, "void {p}(void) {{}}").unwrap();
     }
     let probe_src = out.join("probes.c");
@@ -331,11 +356,7 @@ fn main() {
             .compile_intermediates(),
     );
     let sealed = objdir.join("kernel-sealed.o");
-    run(Command::new("ld")
-        .arg("-r")
-        .arg("-o")
-        .arg(&sealed)
-        .args(&objects));
+    ld_r(&[], &objects, &sealed);
     let (defined, undef) = symbols(&sealed);
     let libc = libc_names();
     let from_libc: Vec<&String> = undef.iter().filter(|s| libc.contains(*s)).collect();
@@ -347,17 +368,19 @@ fn main() {
         );
     }
 
-    // 5. Hide the kernel's libc-named definitions from the process.
-    let clash: Vec<&String> = defined.iter().filter(|s| libc.contains(*s)).collect();
     let kernel_o = objdir.join("kernel.o");
     let mut cmd = Command::new("objcopy");
-    for s in &clash {
+    for s in defined.iter().filter(|s| libc.contains(*s)) {
         cmd.arg(format!("--localize-symbol={s}"));
     }
     run(cmd.arg(&sealed).arg(&kernel_o));
+    kernel_o
+}
 
-    // 6. The kernel symbol table.
-    let (exported, _) = symbols(&kernel_o);
+/// Step 6: the kernel symbol table (`kp_ksyms`) of `kernel_o`'s global
+/// symbols, compiled with the host side of the layer (csrc/host.c).
+fn compile_ksyms(out: &Path, manifest: &Path, kernel_o: &Path) -> Vec<PathBuf> {
+    let (exported, _) = symbols(kernel_o);
     let mut ksyms = String::from(
         "/* Generated by build.rs: the sealed kernel's global symbols. */\n\
          struct kp_ksym { const char *name; const void *addr; };\n",
@@ -373,47 +396,10 @@ fn main() {
     writeln!(ksyms, "const unsigned long kp_nksyms = {};", exported.len()).unwrap();
     let ksyms_src = out.join("ksyms.c");
     fs::write(&ksyms_src, ksyms).unwrap();
-    let ksyms_o = cc::Build::new()
+    cc::Build::new()
         .cargo_metadata(false)
         .flag("-w")
         .file(&ksyms_src)
         .file(manifest.join("csrc/host.c"))
-        .compile_intermediates();
-
-    let lib = out.join("libptm_real_kernel.a");
-    let _ = fs::remove_file(&lib);
-    run(Command::new("ar")
-        .arg("crs")
-        .arg(&lib)
-        .arg(&kernel_o)
-        .args(&ksyms_o));
-    println!("cargo::rustc-link-search=native={}", out.display());
-    println!("cargo::rustc-link-lib=static=ptm_real_kernel");
-    println!("cargo::rustc-cfg=has_illumos");
-
-    // 7. ptm.c as an illumos kernel object, for the loaded C variant.
-    let kobj = out.join("ptm-c-real.kobj");
-    let inc: Vec<PathBuf> = ["uts/i86pc", "uts/intel", "uts/common", "common"]
-        .iter()
-        .map(|d| src.join(d))
-        .collect();
-    let inc: Vec<&Path> = inc.iter().map(PathBuf::as_path).collect();
-    if let Err(e) = ptm_kload::compile_kernel_object(
-        &src.join("uts/common/io/ptm.c"),
-        &inc,
-        &[
-            "-Wno-error",
-            "-Dsun",
-            "-D__sun",
-            "-D__SVR4",
-            "-D_SYSCALL32",
-            "-D_SYSCALL32_IMPL",
-            "-D_ELF64",
-            "-D_DDI_STRICT",
-        ],
-        &kobj,
-    ) {
-        panic!("cannot compile ptm.c as a kernel object: {e}");
-    }
-    println!("cargo::rustc-env=PTM_REAL_C_KOBJ={}", kobj.display());
+        .compile_intermediates()
 }

@@ -8,7 +8,7 @@
 //!   because glibc's crti already defines `_init`/`_fini` in every
 //!   executable. Its presence is announced with `cfg(has_c_oracle)`.
 //! * With it, the same `ptm.c` compiled unchanged into an illumos kernel
-//!   object (`ptm_kload::build_c_reference_kobj`: the illumos kernel flags)
+//!   object (`ptm_test_support::build_c_reference_kobj`: the illumos kernel flags)
 //!   at `$OUT_DIR/ptm-c.kobj`, named by `PTM_SIM_C_KOBJ`, for the variant
 //!   that loads it (src/variant/loaded.rs).
 
@@ -75,7 +75,7 @@ fn main() {
     println!("cargo::rustc-cfg=has_c_oracle");
 
     let kobj = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("ptm-c.kobj");
-    if let Err(e) = ptm_kload::build_c_reference_kobj(&path, &include, &kobj) {
+    if let Err(e) = ptm_test_support::build_c_reference_kobj(&path, &include, &kobj) {
         panic!("cannot compile {} as a kernel object: {e}", path.display());
     }
     println!("cargo::rustc-env=PTM_SIM_C_KOBJ={}", kobj.display());

@@ -133,6 +133,23 @@ fn position(field: &str, last: usize) -> Option<usize> {
     }
 }
 
+/// A compressed name: `(id) name` defines `id`, `(id)` refers to it.
+fn resolve(table: &mut HashMap<String, String>, v: &str) -> String {
+    let v = v.trim();
+    if let Some(rest) = v.strip_prefix('(')
+        && let Some(close) = rest.find(')')
+    {
+        let id = &rest[..close];
+        let name = rest[close + 1..].trim();
+        if name.is_empty() {
+            return table.get(id).cloned().unwrap_or_default();
+        }
+        table.insert(id.to_owned(), name.to_owned());
+        return name.to_owned();
+    }
+    v.to_owned()
+}
+
 /// Reads a callgrind profile (format version 1, compressed names, one
 /// event: Ir, positions: instruction addresses). Function costs are
 /// exclusive: the cost line that follows each `calls=` line is the
@@ -140,25 +157,14 @@ fn position(field: &str, last: usize) -> Option<usize> {
 /// by name (the profile's `fn=`), which in the profiles the bench reads
 /// are unique: C symbols, Rust-mangled names and the addresses callgrind
 /// gives code without symbols.
+///
+/// One function of about 85 lines: one pass over a line-oriented format
+/// whose meaning depends on the lines before (the current file, function
+/// and pending call), kept in locals rather than spread over a parser type.
 pub fn parse(text: &str) -> Dump {
     let mut trigger = String::new();
     let mut names: [HashMap<String, String>; 3] = Default::default();
     // ob/cob, fl/fi/fe/cfi/cfl, fn/cfn
-    fn resolve(table: &mut HashMap<String, String>, v: &str) -> String {
-        let v = v.trim();
-        if let Some(rest) = v.strip_prefix('(')
-            && let Some(close) = rest.find(')')
-        {
-            let id = &rest[..close];
-            let name = rest[close + 1..].trim();
-            if name.is_empty() {
-                return table.get(id).cloned().unwrap_or_default();
-            }
-            table.insert(id.to_owned(), name.to_owned());
-            return name.to_owned();
-        }
-        v.to_owned()
-    }
     let mut costs: HashMap<(String, String), u64> = HashMap::new();
     let mut calls: HashMap<(String, String), (u64, u64)> = HashMap::new();
     let mut instr: HashMap<(String, usize), u64> = HashMap::new();

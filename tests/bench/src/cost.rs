@@ -236,23 +236,7 @@ impl Costs {
         cl: &Classifier,
         entries: &BTreeMap<String, Vec<usize>>,
     ) -> Costs {
-        let class = |name: &str| -> Class {
-            if m.is_driver(name) {
-                return Class::Driver;
-            }
-            if m.is_trampoline(name) {
-                return Class::Trampoline;
-            }
-            if window::is_wrapper(name) {
-                return Class::Window;
-            }
-            match dump.file_of(name) {
-                Some(f) if f.starts_with(&cl.illumos) => Class::Illumos,
-                Some(f) if f.starts_with(&cl.layer) || is_probe(name) => Class::Layer,
-                Some(_) => Class::Other,
-                None => Class::Outside,
-            }
-        };
+        let a = Accounting { dump, m, cl };
         let mut c = Costs {
             driver: 0,
             calls: BTreeMap::new(),
@@ -261,118 +245,9 @@ impl Costs {
             by_function: BTreeMap::new(),
             problems: Vec::new(),
         };
-        // The module's code and its trampolines, instruction by instruction
-        // (callgrind may fold a trampoline reached by a tail jump into the
-        // function that jumped).
-        for (a, ir) in dump.in_range(ANONYMOUS, m.text.0, m.text.1) {
-            c.driver += ir;
-            *c.by_function.entry(m.function_at(a)).or_default() += ir;
-        }
-        for (a, ir) in dump.in_range(ANONYMOUS, m.trampolines.0, m.trampolines.1) {
-            // One jump per call.
-            let name = m
-                .import_at(a)
-                .map_or_else(|| format!("{a:#x}"), str::to_owned);
-            *c.calls.entry(name).or_default() += ir;
-        }
-        for f in &dump.functions {
-            if class(&f.name) == Class::Illumos {
-                *c.illumos.entry(base(&f.name).to_owned()).or_default() += f.ir;
-            }
-        }
-        // The stand-ins illumos code and the driver entered, each entry
-        // counted at illumos's price.
-        for p in PRICES {
-            let n: u64 = entries
-                .get(p.name)
-                .into_iter()
-                .flatten()
-                .map(|&a| dump.at(&cl.exe, a))
-                .sum();
-            if n == 0 {
-                continue;
-            }
-            let instructions = match p.instructions {
-                Some(each) => n * each,
-                None => dump
-                    .calls
-                    .iter()
-                    .filter(|k| base(&k.callee) == p.name)
-                    .filter(|k| {
-                        matches!(
-                            class(&k.caller),
-                            Class::Driver | Class::Trampoline | Class::Illumos
-                        )
-                    })
-                    .map(|k| k.inclusive)
-                    .sum(),
-            };
-            c.priced.insert(p.name.to_owned(), (n, instructions));
-        }
-        let probes: u64 = entries
-            .iter()
-            .filter(|(n, _)| is_probe(n))
-            .flat_map(|(_, a)| a)
-            .map(|&a| dump.at(&cl.exe, a))
-            .sum();
-        if probes > 0 {
-            c.priced.insert(
-                PROBE.name.to_owned(),
-                (probes, probes * PROBE.instructions.unwrap_or(0)),
-            );
-        }
-        // Check that every call from counted code into the world's layer
-        // is priced, and that nothing else calls what is priced.
-        for call in &dump.calls {
-            if call.inclusive == 0 {
-                continue;
-            }
-            let (from, to) = (class(&call.caller), class(&call.callee));
-            let callee = base(&call.callee);
-            let counted_caller = matches!(from, Class::Driver | Class::Trampoline | Class::Illumos);
-            let price = PRICES.iter().find(|p| p.name == callee);
-            let priced = is_probe(callee) || price.is_some();
-            // Entries are what is priced: a stand-in entered from the
-            // layer itself would be counted as if illumos had called it
-            // (harmless only when its price is nothing).
-            let costs_something =
-                is_probe(callee) || price.is_some_and(|p| p.instructions != Some(0));
-            match to {
-                Class::Layer if counted_caller && !priced && !HOOKS.contains(&callee) => {
-                    c.problems.push(format!(
-                        "{} calls the world's {callee} ({} instructions there): no illumos \
-                         price for it",
-                        caller_name(m, &call.caller),
-                        call.inclusive
-                    ))
-                }
-                Class::Layer | Class::Illumos
-                    if costs_something
-                        && matches!(from, Class::Layer | Class::Other)
-                        && !HOOKS.contains(&base(&call.caller)) =>
-                {
-                    c.problems.push(format!(
-                        "the world's {} calls {callee}, which is priced as if illumos called it",
-                        call.caller
-                    ))
-                }
-                Class::Other if counted_caller => c.problems.push(format!(
-                    "{} calls {callee}, which is neither illumos's nor the world's",
-                    caller_name(m, &call.caller),
-                )),
-                Class::Illumos
-                    if matches!(from, Class::Layer | Class::Other)
-                        && !HOOKS.contains(&base(&call.caller)) =>
-                {
-                    c.problems.push(format!(
-                        "the world's {} runs illumos's {callee} ({} instructions): illumos \
-                         code on behalf of a stand-in",
-                        call.caller, call.inclusive
-                    ))
-                }
-                _ => {}
-            }
-        }
+        a.count_module(&mut c);
+        a.count_priced(&mut c, entries);
+        a.check_calls(&mut c);
         c
     }
 
@@ -443,6 +318,158 @@ fn caller_name(m: &Module, name: &str) -> String {
 /// world gives each an empty body).
 pub fn is_probe(name: &str) -> bool {
     name.starts_with("__dtrace_probe_")
+}
+
+/// One dump being accounted for one module.
+struct Accounting<'a> {
+    dump: &'a Dump,
+    m: &'a Module,
+    cl: &'a Classifier,
+}
+
+impl Accounting<'_> {
+    /// Whose code the function `name` is.
+    fn class(&self, name: &str) -> Class {
+        if self.m.is_driver(name) {
+            return Class::Driver;
+        }
+        if self.m.is_trampoline(name) {
+            return Class::Trampoline;
+        }
+        if window::is_wrapper(name) {
+            return Class::Window;
+        }
+        match self.dump.file_of(name) {
+            Some(f) if f.starts_with(&self.cl.illumos) => Class::Illumos,
+            Some(f) if f.starts_with(&self.cl.layer) || is_probe(name) => Class::Layer,
+            Some(_) => Class::Other,
+            None => Class::Outside,
+        }
+    }
+
+    /// The module's code and its trampolines, instruction by instruction
+    /// (callgrind may fold a trampoline reached by a tail jump into the
+    /// function that jumped), and illumos's functions.
+    fn count_module(&self, c: &mut Costs) {
+        let (dump, m) = (self.dump, self.m);
+        for (a, ir) in dump.in_range(ANONYMOUS, m.text.0, m.text.1) {
+            c.driver += ir;
+            *c.by_function.entry(m.function_at(a)).or_default() += ir;
+        }
+        for (a, ir) in dump.in_range(ANONYMOUS, m.trampolines.0, m.trampolines.1) {
+            // One jump per call.
+            let name = m
+                .import_at(a)
+                .map_or_else(|| format!("{a:#x}"), str::to_owned);
+            *c.calls.entry(name).or_default() += ir;
+        }
+        for f in &dump.functions {
+            if self.class(&f.name) == Class::Illumos {
+                *c.illumos.entry(base(&f.name).to_owned()).or_default() += f.ir;
+            }
+        }
+    }
+
+    /// The stand-ins illumos code and the driver entered, each entry
+    /// counted at illumos's price.
+    fn count_priced(&self, c: &mut Costs, entries: &BTreeMap<String, Vec<usize>>) {
+        let dump = self.dump;
+        for p in PRICES {
+            let n: u64 = entries
+                .get(p.name)
+                .into_iter()
+                .flatten()
+                .map(|&a| dump.at(&self.cl.exe, a))
+                .sum();
+            if n == 0 {
+                continue;
+            }
+            let instructions = match p.instructions {
+                Some(each) => n * each,
+                None => dump
+                    .calls
+                    .iter()
+                    .filter(|k| base(&k.callee) == p.name)
+                    .filter(|k| {
+                        matches!(
+                            self.class(&k.caller),
+                            Class::Driver | Class::Trampoline | Class::Illumos
+                        )
+                    })
+                    .map(|k| k.inclusive)
+                    .sum(),
+            };
+            c.priced.insert(p.name.to_owned(), (n, instructions));
+        }
+        let probes: u64 = entries
+            .iter()
+            .filter(|(n, _)| is_probe(n))
+            .flat_map(|(_, a)| a)
+            .map(|&a| dump.at(&self.cl.exe, a))
+            .sum();
+        if probes > 0 {
+            c.priced.insert(
+                PROBE.name.to_owned(),
+                (probes, probes * PROBE.instructions.unwrap_or(0)),
+            );
+        }
+    }
+
+    /// Checks that every call from counted code into the world's layer is
+    /// priced, and that nothing else calls what is priced.
+    fn check_calls(&self, c: &mut Costs) {
+        let m = self.m;
+        for call in &self.dump.calls {
+            if call.inclusive == 0 {
+                continue;
+            }
+            let (from, to) = (self.class(&call.caller), self.class(&call.callee));
+            let callee = base(&call.callee);
+            let counted_caller = matches!(from, Class::Driver | Class::Trampoline | Class::Illumos);
+            let price = PRICES.iter().find(|p| p.name == callee);
+            let priced = is_probe(callee) || price.is_some();
+            // Entries are what is priced: a stand-in entered from the
+            // layer itself would be counted as if illumos had called it
+            // (harmless only when its price is nothing).
+            let costs_something =
+                is_probe(callee) || price.is_some_and(|p| p.instructions != Some(0));
+            match to {
+                Class::Layer if counted_caller && !priced && !HOOKS.contains(&callee) => {
+                    c.problems.push(format!(
+                        "{} calls the world's {callee} ({} instructions there): no illumos \
+                         price for it",
+                        caller_name(m, &call.caller),
+                        call.inclusive
+                    ))
+                }
+                Class::Layer | Class::Illumos
+                    if costs_something
+                        && matches!(from, Class::Layer | Class::Other)
+                        && !HOOKS.contains(&base(&call.caller)) =>
+                {
+                    c.problems.push(format!(
+                        "the world's {} calls {callee}, which is priced as if illumos called it",
+                        call.caller
+                    ))
+                }
+                Class::Other if counted_caller => c.problems.push(format!(
+                    "{} calls {callee}, which is neither illumos's nor the world's",
+                    caller_name(m, &call.caller),
+                )),
+                Class::Illumos
+                    if matches!(from, Class::Layer | Class::Other)
+                        && !HOOKS.contains(&base(&call.caller)) =>
+                {
+                    c.problems.push(format!(
+                        "the world's {} runs illumos's {callee} ({} instructions): illumos \
+                         code on behalf of a stand-in",
+                        call.caller, call.inclusive
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -33,10 +33,10 @@
 
 mod callgrind;
 mod cost;
+mod report;
 mod window;
 mod workloads;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,6 +44,9 @@ use std::process::Command;
 use ptm_kload::LoadedModule;
 use ptm_real::{C_KOBJ, REAL, RUST_KMOD};
 use ptm_scenario::{Backend, Variant};
+use ptm_test_support::{compile_illumos_module, env_path, repo_root};
+
+use report::{exe_stamp, report};
 
 const WARMUP: u32 = 3;
 
@@ -69,25 +72,6 @@ pub const ILLUMOS_MODULE_CFLAGS: &[&str] = &[
 /// illumos's flags that Debian's gcc lacks, so the C object goes without.
 pub const ILLUMOS_FLAGS_NOT_IN_GCC: &[&str] = &["-fno-clone-functions", "-msave-args"];
 
-/// The preprocessor environment of an illumos amd64 kernel module
-/// (`Makefile.uts`'s ALWAYS_DEFS_64), as the real-code world builds with.
-const ILLUMOS_MODULE_DEFS: &[&str] = &[
-    "-Dsun",
-    "-D__sun",
-    "-D__SVR4",
-    "-D_SYSCALL32",
-    "-D_SYSCALL32_IMPL",
-    "-D_ELF64",
-    "-D_DDI_STRICT",
-];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
@@ -112,15 +96,6 @@ fn out_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target/bench"))
 }
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os(var).filter(|v| !v.is_empty())?);
-    Some(if p.is_relative() {
-        repo_root().join(p)
-    } else {
-        p
-    })
-}
-
 /// `usr/src` of the illumos sources the real-code world was built from.
 fn illumos_usr_src() -> Result<PathBuf, String> {
     let root = env_path("ILLUMOS_SRC").ok_or("ILLUMOS_SRC is not set")?;
@@ -137,16 +112,8 @@ fn c_kobj_path(dir: &Path) -> PathBuf {
 fn build_c_kobj(dir: &Path) -> Result<PathBuf, String> {
     let src = env_path("PTM_REFERENCE_C").ok_or("PTM_REFERENCE_C is not set")?;
     let usr_src = illumos_usr_src()?;
-    let inc: Vec<PathBuf> = ["uts/i86pc", "uts/intel", "uts/common", "common"]
-        .iter()
-        .map(|d| usr_src.join(d))
-        .collect();
-    let inc: Vec<&Path> = inc.iter().map(PathBuf::as_path).collect();
-    let mut flags: Vec<&str> = vec!["-Wno-error"];
-    flags.extend(ILLUMOS_MODULE_DEFS);
-    flags.extend(ILLUMOS_MODULE_CFLAGS);
     let out = c_kobj_path(dir);
-    ptm_kload::compile_kernel_object(&src, &inc, &flags, &out)
+    compile_illumos_module(&src, &usr_src, ILLUMOS_MODULE_CFLAGS, &out)
         .map_err(|e| format!("compiling the C kernel object: {e}"))?;
     Ok(out)
 }
@@ -230,6 +197,41 @@ fn run(dir: &Path) -> Result<(), String> {
     }
 
     let wls = workloads::all();
+    let manifest = manifest(&measured, &wls)?;
+    for (vi, (v, _)) in measured.iter().enumerate() {
+        let m = ptm_real::loaded_module(*v).ok_or_else(|| format!("{}: not loaded", v.name))?;
+        for (wi, wl) in wls.iter().enumerate() {
+            let mut w = REAL.world(*v).map_err(|e| format!("{}: {e}", v.name))?;
+            window::install(m)?;
+            let pty = wl
+                .nonblock
+                .map(|nb| workloads::open_pty(&mut *w, workloads::flags(nb)));
+            for _ in 0..WARMUP {
+                (wl.op)(&mut *w, pty.as_ref());
+            }
+            window::measure(true);
+            for _ in 0..wl.iters {
+                (wl.op)(&mut *w, pty.as_ref());
+            }
+            window::measure(false);
+            if on_valgrind {
+                callgrind::dump_stats_at(&format!("v{vi}:w{wi}"));
+            }
+            w.finish()
+                .map_err(|e| format!("{} / {}: {e}", v.name, wl.name))?;
+        }
+    }
+    std::fs::create_dir_all(dir.join("callgrind")).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("callgrind/manifest.tsv"), manifest).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The manifest of a run, for the report: this executable's stamp, each
+/// variant's code ranges, functions and trampolines, and the workloads.
+fn manifest(
+    measured: &[(Variant, PathBuf)],
+    wls: &[workloads::Workload],
+) -> Result<String, String> {
     let mut manifest = String::new();
     // The report reads function addresses from its own symbols: it must be
     // this executable.
@@ -271,477 +273,5 @@ fn run(dir: &Path) -> Result<(), String> {
         )
         .unwrap();
     }
-    for (vi, (v, _)) in measured.iter().enumerate() {
-        let m = ptm_real::loaded_module(*v).ok_or_else(|| format!("{}: not loaded", v.name))?;
-        for (wi, wl) in wls.iter().enumerate() {
-            let mut w = REAL.world(*v).map_err(|e| format!("{}: {e}", v.name))?;
-            window::install(m)?;
-            let pty = wl
-                .nonblock
-                .map(|nb| workloads::open_pty(&mut *w, workloads::flags(nb)));
-            for _ in 0..WARMUP {
-                (wl.op)(&mut *w, pty.as_ref());
-            }
-            window::measure(true);
-            for _ in 0..wl.iters {
-                (wl.op)(&mut *w, pty.as_ref());
-            }
-            window::measure(false);
-            if on_valgrind {
-                callgrind::dump_stats_at(&format!("v{vi}:w{wi}"));
-            }
-            w.finish()
-                .map_err(|e| format!("{} / {}: {e}", v.name, wl.name))?;
-        }
-    }
-    std::fs::create_dir_all(dir.join("callgrind")).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("callgrind/manifest.tsv"), manifest).map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------
-// The report
-// ---------------------------------------------------------------------
-
-struct WorkloadInfo {
-    iters: u64,
-    target: f64,
-    name: String,
-    unit: String,
-}
-
-struct Sizes {
-    text: u64,
-    rodata: u64,
-    data: u64,
-    bss: u64,
-}
-
-fn sizes(path: &Path) -> Result<Sizes, String> {
-    use object::{Object, ObjectSection, SectionKind};
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let obj = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut s = Sizes {
-        text: 0,
-        rodata: 0,
-        data: 0,
-        bss: 0,
-    };
-    for sec in obj.sections() {
-        let name = sec.name().unwrap_or("");
-        let size = sec.size();
-        match sec.kind() {
-            SectionKind::Text => s.text += size,
-            SectionKind::ReadOnlyData | SectionKind::ReadOnlyString => s.rodata += size,
-            SectionKind::Data | SectionKind::ReadOnlyDataWithRel => s.data += size,
-            SectionKind::UninitializedData => s.bss += size,
-            _ if name.starts_with(".rodata") => s.rodata += size,
-            _ => {}
-        }
-    }
-    Ok(s)
-}
-
-fn ratio(r: f64, c: f64) -> Option<f64> {
-    (c > 0.0).then(|| r / c)
-}
-
-fn show_ratio(r: Option<f64>, target: f64, label: &str, misses: &mut Vec<String>) -> String {
-    match r {
-        None => "n/a (no driver code runs)".into(),
-        Some(x) if x > target + 1e-9 => {
-            misses.push(format!("{label}: {x:.3} (target ≤ {target:.2})"));
-            format!("**{x:.3}**")
-        }
-        Some(x) => format!("{x:.3}"),
-    }
-}
-
-fn per_op(total: u64, iters: u64) -> f64 {
-    total as f64 / iters as f64
-}
-
-fn report(dir: &Path) -> Result<String, String> {
-    let cg = dir.join("callgrind");
-    let manifest_path = cg.join("manifest.tsv");
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    let mut variants: Vec<cost::Module> = Vec::new();
-    let mut wls = Vec::new();
-    let mut stamped = false;
-    let hex = |s: &str| usize::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or(0);
-    for line in manifest.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        match f.as_slice() {
-            ["exe", stamp] => {
-                if *stamp != exe_stamp()? {
-                    return Err(format!(
-                        "{} was measured by another build of the bench ({stamp}); run it again",
-                        cg.display()
-                    ));
-                }
-                stamped = true;
-            }
-            ["variant", _, name, path, tlo, thi, jlo, jhi] => variants.push(cost::Module {
-                name: (*name).to_owned(),
-                path: PathBuf::from(path),
-                text: (hex(tlo), hex(thi)),
-                trampolines: (hex(jlo), hex(jhi)),
-                symbols: Vec::new(),
-                imports: BTreeMap::new(),
-            }),
-            ["sym", vi, addr, size, name] => {
-                if let Some(m) = vi.parse::<usize>().ok().and_then(|i| variants.get_mut(i)) {
-                    m.symbols
-                        .push((hex(addr), size.parse().unwrap_or(0), (*name).to_owned()));
-                }
-            }
-            ["imp", vi, addr, name] => {
-                if let Some(m) = vi.parse::<usize>().ok().and_then(|i| variants.get_mut(i)) {
-                    m.imports.insert(hex(addr), (*name).to_owned());
-                }
-            }
-            ["workload", _, iters, target, name, unit] => wls.push(WorkloadInfo {
-                iters: iters.parse().unwrap_or(1),
-                target: target.parse().unwrap_or(1.0),
-                name: (*name).to_owned(),
-                unit: (*unit).to_owned(),
-            }),
-            _ => {}
-        }
-    }
-    let usr_src = illumos_usr_src()?;
-    let layer_dir = repo_root().join("tests/real");
-    let exe = std::env::current_exe()
-        .and_then(|e| e.canonicalize())
-        .map_err(|e| e.to_string())?;
-    let classes = cost::Classifier {
-        illumos: usr_src.to_string_lossy().into_owned(),
-        layer: layer_dir.to_string_lossy().into_owned(),
-        exe: exe.to_string_lossy().into_owned(),
-    };
-
-    if !stamped {
-        return Err("the manifest does not name the bench build".into());
-    }
-    let entries = priced_entries()?;
-
-    // (variant, workload) -> costs.
-    let mut costs: BTreeMap<(usize, usize), cost::Costs> = BTreeMap::new();
-    let mut detail = String::new();
-    let mut problems = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&cg)
-        .map_err(|e| e.to_string())?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("callgrind.out."))
-        })
-        .collect();
-    paths.sort();
-    for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        let dump = callgrind::parse(&text);
-        let Some((v, w)) = dump.trigger.strip_prefix('v').and_then(|t| {
-            let (v, w) = t.split_once(":w")?;
-            Some((v.parse::<usize>().ok()?, w.parse::<usize>().ok()?))
-        }) else {
-            continue;
-        };
-        let (Some(m), Some(wi)) = (variants.get(v), wls.get(w)) else {
-            continue;
-        };
-        let c = cost::Costs::of(&dump, m, &classes, &entries);
-        for p in &c.problems {
-            problems.push(format!("{} / {}: {p}", m.name, wi.name));
-        }
-        c.profile(&mut detail, &m.name, &wi.name, wi.iters);
-        costs.insert((v, w), c);
-    }
-    std::fs::write(dir.join("functions.txt"), &detail).map_err(|e| e.to_string())?;
-    if !problems.is_empty() {
-        problems.sort();
-        problems.dedup();
-        eprintln!(
-            "the profiles hold costs the bench cannot account for:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-
-    let ci = variants
-        .iter()
-        .position(|v| v.name == C_KOBJ)
-        .ok_or("no C variant in the manifest")?;
-    let ri = variants
-        .iter()
-        .position(|v| v.name == RUST_KMOD)
-        .ok_or("no Rust variant in the manifest")?;
-    let get = |v: usize, w: usize| costs.get(&(v, w));
-    let mut misses = Vec::new();
-    let mut md = String::new();
-    let _ = writeln!(md, "# ptm bench: the Rust module against C ptm.c\n");
-    let _ = writeln!(
-        md,
-        "Both loaded kernel objects, in one run, on the real-code world (illumos's STREAMS \
-         framework, stream heads, ptms_conf and pts beneath them). Per operation, counted by \
-         callgrind while a driver procedure is on the stack.\n"
-    );
-    let _ = writeln!(
-        md,
-        "* Rust: `{}` (profile kmod)\n* C: `{}`: ptm.c, `gcc {} {} {}` (illumos's module flags \
-         but {}, which Debian's gcc lacks)\n",
-        variants[ri].path.display(),
-        variants[ci].path.display(),
-        ptm_kload::KERNEL_CFLAGS.join(" "),
-        ILLUMOS_MODULE_DEFS.join(" "),
-        ILLUMOS_MODULE_CFLAGS.join(" "),
-        ILLUMOS_FLAGS_NOT_IN_GCC
-            .iter()
-            .map(|f| format!("`{f}`"))
-            .collect::<Vec<_>>()
-            .join(" and ")
-    );
-
-    // 1. Driver instructions.
-    let _ = writeln!(
-        md,
-        "## Driver instructions\n\nThe module's own code. Bold: above the target.\n"
-    );
-    let _ = writeln!(
-        md,
-        "| workload | operation | C | Rust | Rust/C | target |\n|---|---|---:|---:|---:|---:|"
-    );
-    for (wi, w) in wls.iter().enumerate() {
-        let (Some(c), Some(r)) = (get(ci, wi), get(ri, wi)) else {
-            continue;
-        };
-        let (cv, rv) = (per_op(c.driver, w.iters), per_op(r.driver, w.iters));
-        let s = show_ratio(
-            ratio(rv, cv),
-            w.target,
-            &format!("driver instructions, {}", w.name),
-            &mut misses,
-        );
-        let _ = writeln!(
-            md,
-            "| {} | {} | {cv:.1} | {rv:.1} | {s} | ≤ {:.2} |",
-            w.name, w.unit, w.target
-        );
-    }
-
-    // 2. Kernel calls.
-    let _ = writeln!(
-        md,
-        "\n## Kernel calls\n\nCalls the module makes to kernel functions, per operation, and \
-         by function (C → Rust; the same in both when one number is shown).\n"
-    );
-    let _ = writeln!(
-        md,
-        "| workload | C | Rust | Rust/C | by function |\n|---|---:|---:|---:|---|"
-    );
-    for (wi, w) in wls.iter().enumerate() {
-        let (Some(c), Some(r)) = (get(ci, wi), get(ri, wi)) else {
-            continue;
-        };
-        let (cn, rn): (u64, u64) = (c.calls.values().sum(), r.calls.values().sum());
-        let mut names: Vec<&String> = c.calls.keys().chain(r.calls.keys()).collect();
-        names.sort();
-        names.dedup();
-        let by: Vec<String> = names
-            .iter()
-            .map(|n| {
-                let a = per_op(c.calls.get(*n).copied().unwrap_or(0), w.iters);
-                let b = per_op(r.calls.get(*n).copied().unwrap_or(0), w.iters);
-                if (a - b).abs() < 1e-9 {
-                    format!("{n} {}", num(a))
-                } else {
-                    format!("{n} {} → {}", num(a), num(b))
-                }
-            })
-            .collect();
-        let rat = ratio(rn as f64, cn as f64).map_or("n/a".into(), |x| format!("{x:.3}"));
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {rat} | {} |",
-            w.name,
-            num(per_op(cn, w.iters)),
-            num(per_op(rn, w.iters)),
-            by.join(", ")
-        );
-    }
-
-    // 3. Inclusive.
-    let _ = writeln!(
-        md,
-        "\n## Inclusive instructions\n\nThe driver plus the kernel code it runs: illumos's own \
-         functions as the real-code world compiles them (DEBUG, -O1), and each call to one of \
-         the world's stand-ins for an illumos primitive at the price below (instructions beyond \
-         the caller's call). Target ≤ {INCLUSIVE_TARGET:.2}. The floor is the Rust module's \
-         kernel instructions over C's total: Rust/C if the module ran no instruction of its own \
-         and made the same kernel calls.\n"
-    );
-    let _ = writeln!(md, "| stand-in | price | from |\n|---|---:|---|");
-    for p in cost::PRICES.iter().chain([&cost::PROBE]) {
-        let n = p
-            .instructions
-            .map_or_else(|| "measured".to_owned(), |n| n.to_string());
-        let _ = writeln!(md, "| `{}` | {n} | {} |", p.name, p.source);
-    }
-    let _ = writeln!(md);
-    let _ = writeln!(
-        md,
-        "| workload | C driver | C kernel | C total | Rust driver | Rust kernel | Rust total | Rust/C | floor |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for (wi, w) in wls.iter().enumerate() {
-        let (Some(c), Some(r)) = (get(ci, wi), get(ri, wi)) else {
-            continue;
-        };
-        let it = w.iters;
-        let s = show_ratio(
-            ratio(per_op(r.inclusive(), it), per_op(c.inclusive(), it)),
-            INCLUSIVE_TARGET,
-            &format!("inclusive instructions, {}", w.name),
-            &mut misses,
-        );
-        let floor = ratio(per_op(r.kernel(), it), per_op(c.inclusive(), it))
-            .map_or("n/a".into(), |x| format!("{x:.3}"));
-        let _ = writeln!(
-            md,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {s} | {floor} |",
-            w.name,
-            per_op(c.driver, it),
-            per_op(c.kernel(), it),
-            per_op(c.inclusive(), it),
-            per_op(r.driver, it),
-            per_op(r.kernel(), it),
-            per_op(r.inclusive(), it),
-        );
-    }
-
-    // Size.
-    let _ = writeln!(
-        md,
-        "\n## Size (bytes; target Rust/C ≤ 1.00)\n\n.rodata includes .rodata.str*.\n"
-    );
-    match (sizes(&variants[ri].path), sizes(&variants[ci].path)) {
-        (Ok(r), Ok(c)) => {
-            let _ = writeln!(md, "| section | C | Rust | Rust/C |\n|---|---:|---:|---:|");
-            let rows = [
-                (".text", c.text, r.text, false),
-                (".rodata", c.rodata, r.rodata, false),
-                (".data", c.data, r.data, false),
-                (
-                    ".text + .rodata + .data",
-                    c.text + c.rodata + c.data,
-                    r.text + r.rodata + r.data,
-                    true,
-                ),
-                (".bss (not a target)", c.bss, r.bss, false),
-            ];
-            for (n, cs, rs, target) in rows {
-                let x = rs as f64 / cs as f64;
-                let s = if target {
-                    let s = show_ratio(Some(x), 1.0, &format!("size {n}"), &mut misses);
-                    if x > 1.0
-                        && x <= SIZE_ALLOWANCE
-                        && let Some(m) = misses.last_mut()
-                    {
-                        m.push_str(&format!(
-                            "; within the ≤ {SIZE_ALLOWANCE:.2} allowed when the speed targets \
-                             need the bytes (README: the trade-off)"
-                        ));
-                    }
-                    s
-                } else {
-                    format!("{x:.3}")
-                };
-                let _ = writeln!(md, "| {n} | {cs} | {rs} | {s} |");
-            }
-        }
-        (r, c) => {
-            let _ = writeln!(
-                md,
-                "SKIPPED: {}",
-                [r.err(), c.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-        }
-    }
-    let _ = writeln!(md, "\n## Targets missed\n");
-    if misses.is_empty() {
-        let _ = writeln!(md, "none");
-    }
-    for m in &misses {
-        let _ = writeln!(md, "* {m}");
-    }
-    let _ = writeln!(
-        md,
-        "\nPer-function profiles: `{}`; raw profiles: `{}` (callgrind_annotate).",
-        dir.join("functions.txt").display(),
-        cg.display()
-    );
-    std::fs::write(dir.join("bench.md"), &md).map_err(|e| e.to_string())?;
-    Ok(md)
-}
-
-/// This executable's size and modification time: the report reads the
-/// measured process's addresses from its own symbols, so both must be the
-/// same file.
-fn exe_stamp() -> Result<String, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let md = std::fs::metadata(&exe).map_err(|e| format!("{}: {e}", exe.display()))?;
-    let mtime = md
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    Ok(format!("{}:{mtime}", md.len()))
-}
-
-/// The entry addresses, in this executable (callgrind gives a file's code
-/// by its address in the file), of the functions the bench prices.
-fn priced_entries() -> Result<BTreeMap<String, Vec<usize>>, String> {
-    use object::{Object, ObjectSymbol, SymbolKind};
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(&exe).map_err(|e| format!("{}: {e}", exe.display()))?;
-    let obj = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", exe.display()))?;
-    let funcs: Vec<(String, usize)> = obj
-        .symbols()
-        .filter(|s| s.kind() == SymbolKind::Text && !s.is_undefined())
-        .filter_map(|s| Some((s.name().ok()?.to_owned(), s.address() as usize)))
-        .collect();
-    let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (n, a) in funcs {
-        if cost::is_probe(&n) || cost::PRICES.iter().any(|p| p.name == n) {
-            m.entry(n).or_default().push(a);
-        }
-    }
-    for p in cost::PRICES {
-        if !m.contains_key(p.name) {
-            return Err(format!("{} has no function {}", exe.display(), p.name));
-        }
-    }
-    Ok(m)
-}
-
-/// What the module's size may reach (Rust/C) when the speed targets cannot
-/// be had within C's.
-const SIZE_ALLOWANCE: f64 = 1.03;
-
-/// Inclusive cost target, Rust/C, on every workload.
-const INCLUSIVE_TARGET: f64 = 0.90;
-
-/// A per-operation count: whole numbers without decimals.
-fn num(x: f64) -> String {
-    if (x - x.round()).abs() < 1e-9 {
-        format!("{}", x.round())
-    } else {
-        format!("{x:.2}")
-    }
+    Ok(manifest)
 }

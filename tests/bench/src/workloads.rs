@@ -81,45 +81,69 @@ fn transfer_4k_m2s(w: &mut dyn World, from: Fd, to: Fd) {
     transfer(w, from, to, 2048);
 }
 
+/// A workload on a blocking pty opened for it.
+const fn on_pty(
+    name: &'static str,
+    unit: &'static str,
+    iters: u32,
+    driver_target: f64,
+    op: fn(&mut dyn World, Option<&Pty>),
+) -> Workload {
+    Workload {
+        name,
+        unit,
+        iters,
+        driver_target,
+        nonblock: Some(false),
+        op,
+    }
+}
+
+/// A control-path workload (flush, ioctls) on a blocking pty.
+const fn control(
+    name: &'static str,
+    unit: &'static str,
+    op: fn(&mut dyn World, Option<&Pty>),
+) -> Workload {
+    on_pty(name, unit, 300, CONTROL_TARGET, op)
+}
+
 macro_rules! bulk {
     ($name:literal, $n:literal, m2s) => {
-        Workload {
-            name: $name,
-            unit: concat!("write(", $n, " B) + read"),
-            iters: BULK_ITERS,
-            driver_target: DATA_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
+        on_pty(
+            $name,
+            concat!("write(", $n, " B) + read"),
+            BULK_ITERS,
+            DATA_TARGET,
+            |w, p| {
                 let p = p.expect("pty");
                 transfer(w, p.m, p.s, $n)
             },
-        }
+        )
     };
     ($name:literal, m2s_4k) => {
-        Workload {
-            name: $name,
-            unit: "2 × (write(2 KiB) + read)",
-            iters: BULK_ITERS,
-            driver_target: DATA_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
+        on_pty(
+            $name,
+            "2 × (write(2 KiB) + read)",
+            BULK_ITERS,
+            DATA_TARGET,
+            |w, p| {
                 let p = p.expect("pty");
                 transfer_4k_m2s(w, p.m, p.s)
             },
-        }
+        )
     };
     ($name:literal, $n:literal, s2m) => {
-        Workload {
-            name: $name,
-            unit: concat!("write(", $n, " B) + read"),
-            iters: BULK_ITERS,
-            driver_target: BACK_ENABLE_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
+        on_pty(
+            $name,
+            concat!("write(", $n, " B) + read"),
+            BULK_ITERS,
+            BACK_ENABLE_TARGET,
+            |w, p| {
                 let p = p.expect("pty");
                 transfer(w, p.s, p.m, $n)
             },
-        }
+        )
     };
 }
 
@@ -162,64 +186,37 @@ pub fn all() -> Vec<Workload> {
                 assert_eq!(drain(w, p.m), n);
             },
         },
-        Workload {
-            name: "echo round trip 8 B",
-            unit: "m→s→m round trip",
-            iters: BULK_ITERS,
-            driver_target: DATA_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
+        on_pty(
+            "echo round trip 8 B",
+            "m→s→m round trip",
+            BULK_ITERS,
+            DATA_TARGET,
+            |w, p| {
                 let p = p.expect("pty");
                 transfer(w, p.m, p.s, 8);
                 transfer(w, p.s, p.m, 8);
             },
-        },
-        Workload {
-            name: "M_FLUSH storm",
-            unit: "I_FLUSH (R, W, RW in turn)",
-            iters: 300,
-            driver_target: CONTROL_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
-                let p = p.expect("pty");
-                for f in [FLUSHR, FLUSHW, FLUSHRW] {
-                    w.flush(p.m, f).expect("I_FLUSH");
-                }
+        ),
+        control("M_FLUSH storm", "I_FLUSH (R, W, RW in turn)", |w, p| {
+            let p = p.expect("pty");
+            for f in [FLUSHR, FLUSHW, FLUSHRW] {
+                w.flush(p.m, f).expect("I_FLUSH");
+            }
+        }),
+        control("ioctl ISPTM", "ioctl", |w, p| {
+            w.ioctl(p.expect("pty").m, ISPTM, &[]).expect("ISPTM");
+        }),
+        control("ioctl UNLKPT", "ioctl", |w, p| {
+            w.ioctl(p.expect("pty").m, UNLKPT, &[]).expect("UNLKPT");
+        }),
+        control(
+            "ioctl unknown (forwarded)",
+            "ioctl (NAKed by the subsidiary)",
+            |w, p| {
+                let m = p.expect("pty").m;
+                assert_eq!(w.ioctl(m, 0x1234, b"data"), Err(Errno::EINVAL));
             },
-        },
-        Workload {
-            name: "ioctl ISPTM",
-            unit: "ioctl",
-            iters: 300,
-            driver_target: CONTROL_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
-                let p = p.expect("pty");
-                w.ioctl(p.m, ISPTM, &[]).expect("ISPTM");
-            },
-        },
-        Workload {
-            name: "ioctl UNLKPT",
-            unit: "ioctl",
-            iters: 300,
-            driver_target: CONTROL_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
-                let p = p.expect("pty");
-                w.ioctl(p.m, UNLKPT, &[]).expect("UNLKPT");
-            },
-        },
-        Workload {
-            name: "ioctl unknown (forwarded)",
-            unit: "ioctl (NAKed by the subsidiary)",
-            iters: 300,
-            driver_target: CONTROL_TARGET,
-            nonblock: Some(false),
-            op: |w, p| {
-                let p = p.expect("pty");
-                assert_eq!(w.ioctl(p.m, 0x1234, b"data"), Err(Errno::EINVAL));
-            },
-        },
+        ),
         Workload {
             name: "open/unlock/close churn",
             unit: "open ptmx, UNLKPT, open pts, close both",

@@ -95,12 +95,10 @@
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("ptm-kload runs amd64 kernel code in-process: it needs an x86_64 Linux host");
 
-mod cc;
 mod error;
 mod loader;
 mod mem;
 
-pub use cc::{KERNEL_CFLAGS, build_c_reference_kobj, c_compiler, compile_kernel_object};
 pub use error::LoadError;
 pub use krtld_rules::Refusal;
 pub use krtld_rules::type_name as relocation_type_name;

@@ -274,292 +274,590 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
         return Err(LoadError::Refused(refusal));
     }
     let header = rules::check_header(image).map_err(LoadError::Refused)?;
-    let endian = Endianness::Little;
-    let sections = header.sections(endian, image)?;
-    let shnum = sections.len();
-    let section_name = |sh: &elf::SectionHeader64<Endianness>| {
-        String::from_utf8_lossy(sections.section_name(endian, sh).unwrap_or(b"<unnamed>"))
-            .into_owned()
-    };
+    let sections = header.sections(ENDIAN, image)?;
+    let mut object = Object::read(image, sections)?;
+    let mut binding = Binder::bind(&object.syms, opts)?;
+    let relocs = object.plan_relocations(&mut binding.imports, &binding.sym_import)?;
+    let layout = Layout::place(
+        &mut object.allocs,
+        &mut binding.imports,
+        opts.alias_all_data,
+    );
 
-    // --- get_progbits_size: which sections are loaded, and where ---------
-    let mut allocs: Vec<AllocSection> = Vec::new();
-    let mut alloc_of_section: Vec<Option<usize>> = vec![None; shnum];
-    for (index, sh) in sections.enumerate().skip(1) {
-        let flags = sh.sh_flags(endian);
-        if !flags.contains(elf::SHF_ALLOC) {
-            continue;
-        }
-        let name = section_name(sh);
-        // sh_addr 0 and a power-of-two alignment: checked by the rules.
-        let align = sh.sh_addralign(endian).max(1);
-        if align > MAX_SIZE {
-            return Err(LoadError::Malformed(format!(
-                "section {name} has sh_addralign {align}, implausibly large"
-            )));
-        }
-        let size = sh.sh_size(endian);
-        if size > MAX_SIZE {
-            return Err(LoadError::Malformed(format!(
-                "section {name} is implausibly large ({size} bytes)"
-            )));
-        }
-        let nobits = sh.sh_type(endian) == elf::SHT_NOBITS;
-        if !nobits {
-            // Fails early, before anything is mapped, if the bytes are not
-            // in the file.
-            sh.data(endian, image)?;
-        }
-        alloc_of_section[index.0] = Some(allocs.len());
-        allocs.push(AllocSection {
-            index: index.0,
-            name,
-            area: if flags.contains(elf::SHF_WRITE) {
-                Area::Data
-            } else {
-                Area::Text
-            },
-            align: align as usize,
-            size: size as usize,
-            nobits,
-            offset: 0,
-        });
-    }
-
-    // --- do_dynamic: DT_NEEDED dependencies (noted, not loaded) ----------
-    let mut needed: Vec<String> = Vec::new();
-    if let Some((dynamic, link)) = sections.dynamic(endian, image)? {
-        let strings = sections.strings(endian, image, link)?;
-        for d in dynamic {
-            match d.d_tag(endian) {
-                elf::DT_NULL => break,
-                elf::DT_NEEDED => {
-                    needed.push(String::from_utf8_lossy(d.string(endian, strings)?).into_owned())
-                }
-                _ => {}
-            }
-        }
-    }
-
-    // --- get_syms: the (last, like krtld) SHT_SYMTAB ---------------------
-    let symtab_index = rules::symbol_table_index(&sections, endian)
-        .ok_or(LoadError::Refused(Refusal::NoSymbolTable))?;
-    let symtab = SymbolTable::parse(
-        endian,
-        image,
-        &sections,
-        symtab_index,
-        sections.section(symtab_index)?,
-    )?;
-    let mut syms: Vec<SymInfo> = Vec::with_capacity(symtab.len());
-    for (i, sym) in symtab.enumerate() {
-        let name = String::from_utf8_lossy(symtab.symbol_name(endian, sym)?).into_owned();
-        let shndx = match sym.st_shndx(endian) {
-            elf::SHN_UNDEF => Shndx::Undef,
-            elf::SHN_ABS => Shndx::Abs,
-            s if !s.is_reserved() && usize::from(s.0) < shnum => Shndx::Section(usize::from(s.0)),
-            other => {
-                return Err(LoadError::Malformed(format!(
-                    "symbol {} '{name}' has section index {other:#x}, which the rules refuse",
-                    i.0
-                )));
-            }
-        };
-        syms.push(SymInfo {
-            name,
-            bind: sym.st_bind().0,
-            kind: sym.st_type().0,
-            shndx,
-            value: sym.st_value(endian),
-            size: sym.st_size(endian),
-        });
-    }
-    let display_name = |i: usize| -> String {
-        let s = &syms[i];
-        match s.shndx {
-            Shndx::Section(sec) if s.kind == elf::STT_SECTION.0 && s.name.is_empty() => sections
-                .section(SectionIndex(sec))
-                .map(section_name)
-                .unwrap_or_default(),
-            _ => s.name.clone(),
-        }
-    };
-
-    // --- do_symbols: bind undefined symbols (the rules refused TLS and
-    // common symbols and LOCAL undefined ones) -----------------------------
-    let mut not_modelled = Vec::new();
-    let mut unresolved = Vec::new();
-    let mut imports: Vec<ImportPlan> = Vec::new();
-    let mut import_by_name: HashMap<String, usize> = HashMap::new();
-    let mut sym_import: Vec<Option<usize>> = vec![None; syms.len()];
-    for (i, s) in syms.iter().enumerate().skip(1) {
-        if s.shndx != Shndx::Undef {
-            continue;
-        }
-        if s.bind != elf::STB_LOCAL.0 {
-            if let Some(&k) = import_by_name.get(&s.name) {
-                sym_import[i] = Some(k);
-                continue;
-            }
-            if let Some(target) = (opts.resolver)(&s.name).filter(|p| !p.is_null()) {
-                let kind = if let Some(&size) = opts.data.get(&s.name) {
-                    ImportKind::Data(size)
-                } else if s.kind == elf::STT_OBJECT.0 {
-                    return Err(LoadError::UndeclaredData {
-                        name: s.name.clone(),
-                    });
-                } else {
-                    ImportKind::Function
-                };
-                import_by_name.insert(s.name.clone(), imports.len());
-                sym_import[i] = Some(imports.len());
-                imports.push(ImportPlan {
-                    name: s.name.clone(),
-                    target: target as usize,
-                    kind,
-                    referenced_32bit: false,
-                    offset: 0,
-                });
-                continue;
-            }
-        }
-        if s.name.starts_with("__dtrace_probe_")
-            || s.name == "smap_enable"
-            || s.name == "smap_disable"
-        {
-            not_modelled.push(s.name.clone());
-        } else if s.bind != elf::STB_WEAK.0 {
-            unresolved.push(s.name.clone());
-        }
-    }
-    if !not_modelled.is_empty() {
-        return Err(LoadError::NotModelled {
-            names: not_modelled,
-        });
-    }
-    if !unresolved.is_empty() {
-        return Err(LoadError::Unresolved { names: unresolved });
-    }
-
-    // --- do_relocations: the plan (every entry was checked by the rules:
-    // section types and links, types, symbols, fields inside the section) --
-    let mut relocs: Vec<RelocPlan> = Vec::new();
-    for sh in sections.iter().skip(1) {
-        if sh.sh_type(endian) != elf::SHT_RELA {
-            continue;
-        }
-        // Relocations of sections that are not loaded (debug info) are
-        // skipped, as krtld does.
-        let Some(Some(alloc)) = alloc_of_section.get(sh.sh_info(endian) as usize).copied() else {
-            continue;
-        };
-        let Some((entries, _)) = sh.rela(endian, image)? else {
-            continue;
-        };
-        let target = &allocs[alloc];
-        for r in entries {
-            let sym = r.r_sym(endian, false) as usize;
-            let offset = r.r_offset(endian);
-            let r_type = r.r_type(endian, false).0;
-            let apply = rules::classify(r_type);
-            // The rules refused every other type, symbols beyond the table
-            // and fields outside the section; the writes below rely on the
-            // last, so it is checked again here.
-            if apply == Apply::Skip {
-                continue;
-            }
-            let inside = offset
-                .checked_add(apply.width())
-                .is_some_and(|end| end <= target.size as u64);
-            if matches!(apply, Apply::Refuse(_)) || sym >= syms.len() || !inside {
-                return Err(LoadError::Malformed(format!(
-                    "relocation {} at {}+{offset:#x}: refused by the rules",
-                    rules::type_name(r_type),
-                    target.name
-                )));
-            }
-            if apply.is_32bit()
-                && let Some(k) = sym_import[sym]
-            {
-                imports[k].referenced_32bit = true;
-            }
-            relocs.push(RelocPlan {
-                alloc,
-                offset,
-                apply,
-                r_type,
-                sym,
-                addend: r.r_addend(endian),
-            });
-        }
-    }
-
-    // --- layout: [text][trampolines] | [data] | [aliases] ------------------
-    let mut max_align = PAGE;
-    let mut off = 0usize;
-    for a in allocs.iter_mut().filter(|a| a.area == Area::Text) {
-        off = round_up(off, a.align);
-        a.offset = off;
-        off += a.size;
-        max_align = max_align.max(a.align);
-    }
-    let text_end = off;
-    let tramp_start = round_up(text_end, PAGE);
-    off = tramp_start;
-    for imp in imports
-        .iter_mut()
-        .filter(|i| i.kind == ImportKind::Function)
-    {
-        imp.offset = off;
-        off += TRAMPOLINE_SIZE;
-    }
-    let tramp_end = off;
-    let data_start = round_up(tramp_end, PAGE);
-    off = data_start;
-    for a in allocs.iter_mut().filter(|a| a.area == Area::Data) {
-        off = round_up(off, a.align);
-        a.offset = off;
-        off += a.size;
-        max_align = max_align.max(a.align);
-    }
-    let data_end = off;
-    let alias_start = round_up(data_end, PAGE);
-    off = alias_start;
-    for imp in imports.iter_mut() {
-        if let ImportKind::Data(size) = imp.kind
-            && (imp.referenced_32bit || opts.alias_all_data)
-        {
-            off = round_up(off, ALIAS_ALIGN);
-            imp.offset = off;
-            off += size.max(1);
-        }
-    }
-    let alias_end = off;
-
-    let (mapping, base) = Mapping::map_low(alias_end, max_align).map_err(LoadError::Memory)?;
-    if base + alias_end > LOW_LIMIT {
+    let (mapping, base) =
+        Mapping::map_low(layout.alias_end, layout.max_align).map_err(LoadError::Memory)?;
+    if base + layout.alias_end > LOW_LIMIT {
         return Err(LoadError::Memory(std::io::Error::other(
             "mapping does not lie below 2 GiB",
         )));
     }
+    // SAFETY: `base` is a fresh read-write mapping of `layout.alias_end`
+    // bytes, the size the layout gave every section, trampoline and alias;
+    // load's caller vouches for the declared data sizes.
+    let (imports, values) = unsafe {
+        object.copy_progbits(base)?;
+        let imports = bind_imports(&binding.imports, base, opts.alias_all_data);
+        let values = object.symbol_values(base, &binding.sym_import, &imports);
+        object.relocate(base, &relocs, &values)?;
+        (imports, values)
+    };
 
-    // --- get_progbits: copy the section bytes (NOBITS stays zero) --------
-    for a in allocs.iter().filter(|a| !a.nobits) {
-        let bytes = sections
-            .section(SectionIndex(a.index))?
-            .data(endian, image)?;
-        assert_eq!(bytes.len(), a.size);
-        // SAFETY: [base+offset, +size) lies inside the fresh read-write
-        // mapping (the layout above reserved it), and `bytes` is a
-        // different allocation, so the ranges cannot overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), (base + a.offset) as *mut u8, a.size);
+    // --- protections: text+trampolines r-x, data and aliases rw- ---------
+    mapping
+        .protect(base, layout.data_start, libc::PROT_READ | libc::PROT_EXEC)
+        .map_err(LoadError::Memory)?;
+
+    let symbols = object.symbol_table(&binding.sym_import, &values);
+    let mut module = LoadedModule {
+        mapping,
+        text: Region {
+            addr: base,
+            size: layout.text_end,
+        },
+        trampolines: Region {
+            addr: base + layout.tramp_start,
+            size: layout.tramp_end - layout.tramp_start,
+        },
+        data: Region {
+            addr: base + layout.data_start,
+            size: layout.data_end - layout.data_start,
+        },
+        aliases: Region {
+            addr: base + layout.alias_start,
+            size: layout.alias_end - layout.alias_start,
+        },
+        sections: object.loaded_sections(base),
+        symbols,
+        imports,
+        depends_on: None,
+    };
+    module.depends_on = if object.needed.is_empty() {
+        module.legacy_depends_on()
+    } else {
+        Some(object.needed.join(" "))
+    };
+    Ok(module)
+}
+
+/// The only byte order of an amd64 object (the rules refused any other).
+const ENDIAN: Endianness = Endianness::Little;
+
+type Sections<'a> = object::read::elf::SectionTable<'a, elf::FileHeader64<Endianness>>;
+
+/// What the loader reads from the object before anything is mapped.
+struct Object<'a> {
+    image: &'a [u8],
+    sections: Sections<'a>,
+    /// The SHF_ALLOC sections, in file order.
+    allocs: Vec<AllocSection>,
+    /// Section index -> index in `allocs`, for the loaded ones.
+    alloc_of_section: Vec<Option<usize>>,
+    /// DT_NEEDED dependencies (noted, not loaded).
+    needed: Vec<String>,
+    /// The symbol table, in order.
+    syms: Vec<SymInfo>,
+}
+
+impl<'a> Object<'a> {
+    fn read(image: &'a [u8], sections: Sections<'a>) -> Result<Self, LoadError> {
+        let mut object = Object {
+            image,
+            sections,
+            allocs: Vec::new(),
+            alloc_of_section: vec![None; sections.len()],
+            needed: Vec::new(),
+            syms: Vec::new(),
+        };
+        object.read_allocs()?;
+        object.read_needed()?;
+        object.read_symbols()?;
+        Ok(object)
+    }
+
+    fn section_name(&self, sh: &elf::SectionHeader64<Endianness>) -> String {
+        let name = self.sections.section_name(ENDIAN, sh);
+        String::from_utf8_lossy(name.unwrap_or(b"<unnamed>")).into_owned()
+    }
+
+    /// get_progbits_size: which sections are loaded, and into which area.
+    fn read_allocs(&mut self) -> Result<(), LoadError> {
+        for (index, sh) in self.sections.enumerate().skip(1) {
+            let flags = sh.sh_flags(ENDIAN);
+            if !flags.contains(elf::SHF_ALLOC) {
+                continue;
+            }
+            let name = self.section_name(sh);
+            // sh_addr 0 and a power-of-two alignment: checked by the rules.
+            let align = sh.sh_addralign(ENDIAN).max(1);
+            if align > MAX_SIZE {
+                return Err(LoadError::Malformed(format!(
+                    "section {name} has sh_addralign {align}, implausibly large"
+                )));
+            }
+            let size = sh.sh_size(ENDIAN);
+            if size > MAX_SIZE {
+                return Err(LoadError::Malformed(format!(
+                    "section {name} is implausibly large ({size} bytes)"
+                )));
+            }
+            let nobits = sh.sh_type(ENDIAN) == elf::SHT_NOBITS;
+            if !nobits {
+                // Fails early, before anything is mapped, if the bytes are
+                // not in the file.
+                sh.data(ENDIAN, self.image)?;
+            }
+            self.alloc_of_section[index.0] = Some(self.allocs.len());
+            self.allocs.push(AllocSection {
+                index: index.0,
+                name,
+                area: if flags.contains(elf::SHF_WRITE) {
+                    Area::Data
+                } else {
+                    Area::Text
+                },
+                align: align as usize,
+                size: size as usize,
+                nobits,
+                offset: 0,
+            });
+        }
+        Ok(())
+    }
+
+    /// do_dynamic: DT_NEEDED dependencies (noted, not loaded).
+    fn read_needed(&mut self) -> Result<(), LoadError> {
+        let Some((dynamic, link)) = self.sections.dynamic(ENDIAN, self.image)? else {
+            return Ok(());
+        };
+        let strings = self.sections.strings(ENDIAN, self.image, link)?;
+        for d in dynamic {
+            match d.d_tag(ENDIAN) {
+                elf::DT_NULL => break,
+                elf::DT_NEEDED => self
+                    .needed
+                    .push(String::from_utf8_lossy(d.string(ENDIAN, strings)?).into_owned()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// get_syms: the (last, like krtld) SHT_SYMTAB.
+    fn read_symbols(&mut self) -> Result<(), LoadError> {
+        let sections = &self.sections;
+        let symtab_index = rules::symbol_table_index(sections, ENDIAN)
+            .ok_or(LoadError::Refused(Refusal::NoSymbolTable))?;
+        let symtab = SymbolTable::parse(
+            ENDIAN,
+            self.image,
+            sections,
+            symtab_index,
+            sections.section(symtab_index)?,
+        )?;
+        self.syms.reserve(symtab.len());
+        for (i, sym) in symtab.enumerate() {
+            let name = String::from_utf8_lossy(symtab.symbol_name(ENDIAN, sym)?).into_owned();
+            let shndx = match sym.st_shndx(ENDIAN) {
+                elf::SHN_UNDEF => Shndx::Undef,
+                elf::SHN_ABS => Shndx::Abs,
+                s if !s.is_reserved() && usize::from(s.0) < sections.len() => {
+                    Shndx::Section(usize::from(s.0))
+                }
+                other => {
+                    return Err(LoadError::Malformed(format!(
+                        "symbol {} '{name}' has section index {other:#x}, which the rules refuse",
+                        i.0
+                    )));
+                }
+            };
+            self.syms.push(SymInfo {
+                name,
+                bind: sym.st_bind().0,
+                kind: sym.st_type().0,
+                shndx,
+                value: sym.st_value(ENDIAN),
+                size: sym.st_size(ENDIAN),
+            });
+        }
+        Ok(())
+    }
+
+    /// Symbol `i`'s name for messages: a section symbol goes by its section.
+    fn display_name(&self, i: usize) -> String {
+        let s = &self.syms[i];
+        match s.shndx {
+            Shndx::Section(sec) if s.kind == elf::STT_SECTION.0 && s.name.is_empty() => self
+                .sections
+                .section(SectionIndex(sec))
+                .map(|sh| self.section_name(sh))
+                .unwrap_or_default(),
+            _ => s.name.clone(),
         }
     }
 
-    // --- bind imports: trampolines and aliases ----------------------------
+    /// do_relocations: the plan. Every entry was checked by the rules
+    /// (section types and links, types, symbols, fields inside the
+    /// section); marks the imports a 32-bit field reaches.
+    fn plan_relocations(
+        &self,
+        imports: &mut [ImportPlan],
+        sym_import: &[Option<usize>],
+    ) -> Result<Vec<RelocPlan>, LoadError> {
+        let mut relocs: Vec<RelocPlan> = Vec::new();
+        for sh in self.sections.iter().skip(1) {
+            if sh.sh_type(ENDIAN) != elf::SHT_RELA {
+                continue;
+            }
+            // Relocations of sections that are not loaded (debug info) are
+            // skipped, as krtld does.
+            let info = sh.sh_info(ENDIAN) as usize;
+            let Some(Some(alloc)) = self.alloc_of_section.get(info).copied() else {
+                continue;
+            };
+            let Some((entries, _)) = sh.rela(ENDIAN, self.image)? else {
+                continue;
+            };
+            let target = &self.allocs[alloc];
+            for r in entries {
+                let sym = r.r_sym(ENDIAN, false) as usize;
+                let offset = r.r_offset(ENDIAN);
+                let r_type = r.r_type(ENDIAN, false).0;
+                let apply = rules::classify(r_type);
+                // The rules refused every other type, symbols beyond the
+                // table and fields outside the section; the writes rely on
+                // the last, so it is checked again here.
+                if apply == Apply::Skip {
+                    continue;
+                }
+                let inside = offset
+                    .checked_add(apply.width())
+                    .is_some_and(|end| end <= target.size as u64);
+                if matches!(apply, Apply::Refuse(_)) || sym >= self.syms.len() || !inside {
+                    return Err(LoadError::Malformed(format!(
+                        "relocation {} at {}+{offset:#x}: refused by the rules",
+                        rules::type_name(r_type),
+                        target.name
+                    )));
+                }
+                if apply.is_32bit()
+                    && let Some(k) = sym_import[sym]
+                {
+                    imports[k].referenced_32bit = true;
+                }
+                relocs.push(RelocPlan {
+                    alloc,
+                    offset,
+                    apply,
+                    r_type,
+                    sym,
+                    addend: r.r_addend(ENDIAN),
+                });
+            }
+        }
+        Ok(relocs)
+    }
+
+    /// get_progbits: copies the section bytes (NOBITS stays zero).
+    ///
+    /// # Safety
+    /// `base` starts a read-write mapping that holds every section at the
+    /// offset [`Layout::place`] gave it.
+    unsafe fn copy_progbits(&self, base: usize) -> Result<(), LoadError> {
+        for a in self.allocs.iter().filter(|a| !a.nobits) {
+            let bytes = self
+                .sections
+                .section(SectionIndex(a.index))?
+                .data(ENDIAN, self.image)?;
+            assert_eq!(bytes.len(), a.size);
+            // SAFETY: [base+offset, +size) lies inside the read-write
+            // mapping (the caller's contract), and `bytes` is a different
+            // allocation, so the ranges cannot overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), (base + a.offset) as *mut u8, a.size);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each symbol's value as get_syms makes it (the section base added),
+    /// imports bound to their trampoline or alias; `None` for an
+    /// unresolved weak symbol, whose references krtld leaves alone.
+    fn symbol_values(
+        &self,
+        base: usize,
+        sym_import: &[Option<usize>],
+        imports: &[Import],
+    ) -> Vec<Option<u64>> {
+        let section_addr = |s: usize| -> u64 {
+            match self.alloc_of_section[s] {
+                Some(a) => (base + self.allocs[a].offset) as u64,
+                // Not loaded: krtld adds the file's sh_addr (normally 0).
+                None => self
+                    .sections
+                    .section(SectionIndex(s))
+                    .map(|sh| sh.sh_addr(ENDIAN))
+                    .unwrap_or(0),
+            }
+        };
+        let value = |(i, s): (usize, &SymInfo)| {
+            if i == 0 {
+                return Some(0);
+            }
+            if let Some(k) = sym_import[i] {
+                return Some(imports[k].address as u64);
+            }
+            match s.shndx {
+                Shndx::Section(sec) => Some(section_addr(sec).wrapping_add(s.value)),
+                Shndx::Abs => Some(s.value),
+                Shndx::Undef => None,
+            }
+        };
+        self.syms.iter().enumerate().map(value).collect()
+    }
+
+    /// do_relocate: adds each planned value to its field, refusing a value
+    /// a 32-bit field cannot hold.
+    ///
+    /// # Safety
+    /// As for [`Object::copy_progbits`]; `relocs` is this object's plan.
+    unsafe fn relocate(
+        &self,
+        base: usize,
+        relocs: &[RelocPlan],
+        values: &[Option<u64>],
+    ) -> Result<(), LoadError> {
+        for r in relocs {
+            let Some(s) = values[r.sym] else {
+                continue;
+            };
+            let target = &self.allocs[r.alloc];
+            let place = base + target.offset + r.offset as usize;
+            let mut value = s.wrapping_add(r.addend as u64);
+            if r.apply.is_pc_relative() {
+                value = value.wrapping_sub(place as u64);
+            }
+            if r.apply.is_32bit() {
+                if !rules::fits_sign_extended_32(value) {
+                    return Err(LoadError::RelocationOverflow {
+                        section: target.name.clone(),
+                        offset: r.offset,
+                        type_name: rules::type_name(r.r_type),
+                        symbol: self.display_name(r.sym),
+                        value,
+                    });
+                }
+                let field = place as *mut u32;
+                // SAFETY: the plan verified offset+4 <= section size, so
+                // the field lies in this section's slot of the read-write
+                // mapping; unaligned access is used because fields need
+                // not be aligned.  Like krtld, the value is added to what
+                // is there.
+                unsafe { field.write_unaligned(field.read_unaligned().wrapping_add(value as u32)) };
+            } else {
+                let field = place as *mut u64;
+                // SAFETY: as above, with offset+8 <= section size.
+                unsafe { field.write_unaligned(field.read_unaligned().wrapping_add(value)) };
+            }
+        }
+        Ok(())
+    }
+
+    /// The module's symbol table, as kobj_lookup sees it: the first
+    /// definition of a name wins, like lookup_one's hash chain walk.
+    fn symbol_table(
+        &self,
+        sym_import: &[Option<usize>],
+        values: &[Option<u64>],
+    ) -> HashMap<String, (usize, u64)> {
+        let mut symbols: HashMap<String, (usize, u64)> = HashMap::new();
+        for (i, s) in self.syms.iter().enumerate().skip(1) {
+            if s.name.is_empty() || s.kind == elf::STT_FILE.0 || sym_import[i].is_some() {
+                continue;
+            }
+            let loaded = match s.shndx {
+                Shndx::Section(sec) => self.alloc_of_section[sec].is_some(),
+                Shndx::Abs => true,
+                Shndx::Undef => false,
+            };
+            if let (true, Some(v)) = (loaded, values[i]) {
+                symbols
+                    .entry(s.name.clone())
+                    .or_insert((v as usize, s.size));
+            }
+        }
+        symbols
+    }
+
+    fn loaded_sections(&self, base: usize) -> Vec<LoadedSection> {
+        self.allocs
+            .iter()
+            .map(|a| LoadedSection {
+                name: a.name.clone(),
+                index: a.index,
+                area: a.area,
+                addr: base + a.offset,
+                size: a.size,
+            })
+            .collect()
+    }
+}
+
+/// do_symbols: how each undefined symbol is bound. The rules refused TLS,
+/// common and LOCAL undefined symbols already.
+struct Binder {
+    imports: Vec<ImportPlan>,
+    /// Symbol index -> index in `imports`, for the bound ones.
+    sym_import: Vec<Option<usize>>,
+}
+
+impl Binder {
+    /// Asks the resolver for every undefined non-LOCAL symbol; refuses the
+    /// module if an SDT/SMAP site, an unresolved non-weak symbol or data
+    /// not declared with [`LoadOptions::data`] is left.
+    fn bind(syms: &[SymInfo], opts: &LoadOptions<'_>) -> Result<Binder, LoadError> {
+        let mut binder = Binder {
+            imports: Vec::new(),
+            sym_import: vec![None; syms.len()],
+        };
+        let mut import_by_name: HashMap<&str, usize> = HashMap::new();
+        let mut not_modelled = Vec::new();
+        let mut unresolved = Vec::new();
+        for (i, s) in syms.iter().enumerate().skip(1) {
+            if s.shndx != Shndx::Undef {
+                continue;
+            }
+            if s.bind != elf::STB_LOCAL.0 {
+                if let Some(&k) = import_by_name.get(s.name.as_str()) {
+                    binder.sym_import[i] = Some(k);
+                    continue;
+                }
+                if let Some(plan) = ImportPlan::resolve(s, opts)? {
+                    import_by_name.insert(&s.name, binder.imports.len());
+                    binder.sym_import[i] = Some(binder.imports.len());
+                    binder.imports.push(plan);
+                    continue;
+                }
+            }
+            if s.name.starts_with("__dtrace_probe_")
+                || s.name == "smap_enable"
+                || s.name == "smap_disable"
+            {
+                not_modelled.push(s.name.clone());
+            } else if s.bind != elf::STB_WEAK.0 {
+                unresolved.push(s.name.clone());
+            }
+        }
+        if !not_modelled.is_empty() {
+            return Err(LoadError::NotModelled {
+                names: not_modelled,
+            });
+        }
+        if !unresolved.is_empty() {
+            return Err(LoadError::Unresolved { names: unresolved });
+        }
+        Ok(binder)
+    }
+}
+
+impl ImportPlan {
+    /// The import for `s` if the resolver knows it; a data object must
+    /// have been declared, so that its size is known.
+    fn resolve(s: &SymInfo, opts: &LoadOptions<'_>) -> Result<Option<ImportPlan>, LoadError> {
+        let Some(target) = (opts.resolver)(&s.name).filter(|p| !p.is_null()) else {
+            return Ok(None);
+        };
+        let kind = if let Some(&size) = opts.data.get(&s.name) {
+            ImportKind::Data(size)
+        } else if s.kind == elf::STT_OBJECT.0 {
+            return Err(LoadError::UndeclaredData {
+                name: s.name.clone(),
+            });
+        } else {
+            ImportKind::Function
+        };
+        Ok(Some(ImportPlan {
+            name: s.name.clone(),
+            target: target as usize,
+            kind,
+            referenced_32bit: false,
+            offset: 0,
+        }))
+    }
+}
+
+/// The mapping's layout, as offsets from its base:
+/// `[text][trampolines] | [data] | [aliases]`, each area page-aligned.
+struct Layout {
+    max_align: usize,
+    text_end: usize,
+    tramp_start: usize,
+    tramp_end: usize,
+    data_start: usize,
+    data_end: usize,
+    alias_start: usize,
+    alias_end: usize,
+}
+
+impl Layout {
+    /// Gives every section, trampoline and alias its offset.
+    fn place(allocs: &mut [AllocSection], imports: &mut [ImportPlan], alias_all: bool) -> Layout {
+        let mut max_align = PAGE;
+        let mut place_area = |area: Area, mut off: usize| {
+            for a in allocs.iter_mut().filter(|a| a.area == area) {
+                off = round_up(off, a.align);
+                a.offset = off;
+                off += a.size;
+                max_align = max_align.max(a.align);
+            }
+            off
+        };
+        let text_end = place_area(Area::Text, 0);
+        let tramp_start = round_up(text_end, PAGE);
+        let mut off = tramp_start;
+        for imp in imports
+            .iter_mut()
+            .filter(|i| i.kind == ImportKind::Function)
+        {
+            imp.offset = off;
+            off += TRAMPOLINE_SIZE;
+        }
+        let tramp_end = off;
+        let data_start = round_up(tramp_end, PAGE);
+        let data_end = place_area(Area::Data, data_start);
+        let alias_start = round_up(data_end, PAGE);
+        off = alias_start;
+        for imp in imports.iter_mut() {
+            if let ImportKind::Data(size) = imp.kind
+                && (imp.referenced_32bit || alias_all)
+            {
+                off = round_up(off, ALIAS_ALIGN);
+                imp.offset = off;
+                off += size.max(1);
+            }
+        }
+        Layout {
+            max_align,
+            text_end,
+            tramp_start,
+            tramp_end,
+            data_start,
+            data_end,
+            alias_start,
+            alias_end: off,
+        }
+    }
+}
+
+/// Binds the imports: writes each function's trampoline, copies each
+/// aliased data object into its low alias.
+///
+/// # Safety
+/// `base` starts a read-write mapping holding every slot
+/// [`Layout::place`] gave `imports`; each aliased data target is readable
+/// for its declared size (load's contract).
+unsafe fn bind_imports(imports: &[ImportPlan], base: usize, alias_all: bool) -> Vec<Import> {
     let mut bound: Vec<Import> = Vec::with_capacity(imports.len());
-    for imp in &imports {
+    for imp in imports {
         let (address, binding) = match imp.kind {
             ImportKind::Function => {
                 let at = base + imp.offset;
@@ -573,7 +871,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
                 }
                 (at, Binding::Trampoline)
             }
-            ImportKind::Data(size) if imp.referenced_32bit || opts.alias_all_data => {
+            ImportKind::Data(size) if imp.referenced_32bit || alias_all => {
                 let at = base + imp.offset;
                 // SAFETY: the caller guarantees (load's contract) that the
                 // resolved address of a declared data symbol is readable for
@@ -593,135 +891,7 @@ pub unsafe fn load(image: &[u8], opts: &LoadOptions<'_>) -> Result<LoadedModule,
             binding,
         });
     }
-
-    // --- symbol values (get_syms adds the section base) ------------------
-    let section_addr = |s: usize| -> u64 {
-        match alloc_of_section[s] {
-            Some(a) => (base + allocs[a].offset) as u64,
-            // Not loaded: krtld adds the file's sh_addr (normally 0).
-            None => sections
-                .section(SectionIndex(s))
-                .map(|sh| sh.sh_addr(endian))
-                .unwrap_or(0),
-        }
-    };
-    let values: Vec<Option<u64>> = syms
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if i == 0 {
-                return Some(0);
-            }
-            if let Some(k) = sym_import[i] {
-                return Some(bound[k].address as u64);
-            }
-            match s.shndx {
-                Shndx::Section(sec) => Some(section_addr(sec).wrapping_add(s.value)),
-                Shndx::Abs => Some(s.value),
-                // Unresolved weak: krtld leaves the reference alone.
-                Shndx::Undef => None,
-            }
-        })
-        .collect();
-
-    // --- do_relocate ------------------------------------------------------
-    for r in &relocs {
-        let Some(s) = values[r.sym] else {
-            continue;
-        };
-        let target = &allocs[r.alloc];
-        let place = base + target.offset + r.offset as usize;
-        let mut value = s.wrapping_add(r.addend as u64);
-        if r.apply.is_pc_relative() {
-            value = value.wrapping_sub(place as u64);
-        }
-        if r.apply.is_32bit() {
-            if !rules::fits_sign_extended_32(value) {
-                return Err(LoadError::RelocationOverflow {
-                    section: target.name.clone(),
-                    offset: r.offset,
-                    type_name: rules::type_name(r.r_type),
-                    symbol: display_name(r.sym),
-                    value,
-                });
-            }
-            let field = place as *mut u32;
-            // SAFETY: the checking pass verified offset+4 <= section size,
-            // so the field lies in this section's slot of the read-write
-            // mapping; unaligned access is used because fields need not be
-            // aligned.  Like krtld, the value is added to what is there.
-            unsafe { field.write_unaligned(field.read_unaligned().wrapping_add(value as u32)) };
-        } else {
-            let field = place as *mut u64;
-            // SAFETY: as above, with offset+8 <= section size.
-            unsafe { field.write_unaligned(field.read_unaligned().wrapping_add(value)) };
-        }
-    }
-
-    // --- protections: text+trampolines r-x, data and aliases rw- ---------
-    mapping
-        .protect(base, data_start, libc::PROT_READ | libc::PROT_EXEC)
-        .map_err(LoadError::Memory)?;
-
-    // --- the module's symbol table, as kobj_lookup sees it ----------------
-    let mut symbols: HashMap<String, (usize, u64)> = HashMap::new();
-    for (i, s) in syms.iter().enumerate().skip(1) {
-        if s.name.is_empty() || s.kind == elf::STT_FILE.0 || sym_import[i].is_some() {
-            continue;
-        }
-        let loaded = match s.shndx {
-            Shndx::Section(sec) => alloc_of_section[sec].is_some(),
-            Shndx::Abs => true,
-            Shndx::Undef => false,
-        };
-        if let (true, Some(v)) = (loaded, values[i]) {
-            // First definition wins, like lookup_one's hash chain walk.
-            symbols
-                .entry(s.name.clone())
-                .or_insert((v as usize, s.size));
-        }
-    }
-
-    let loaded_sections: Vec<LoadedSection> = allocs
-        .iter()
-        .map(|a| LoadedSection {
-            name: a.name.clone(),
-            index: a.index,
-            area: a.area,
-            addr: base + a.offset,
-            size: a.size,
-        })
-        .collect();
-
-    let mut module = LoadedModule {
-        mapping,
-        text: Region {
-            addr: base,
-            size: text_end,
-        },
-        trampolines: Region {
-            addr: base + tramp_start,
-            size: tramp_end - tramp_start,
-        },
-        data: Region {
-            addr: base + data_start,
-            size: data_end - data_start,
-        },
-        aliases: Region {
-            addr: base + alias_start,
-            size: alias_end - alias_start,
-        },
-        sections: loaded_sections,
-        symbols,
-        imports: bound,
-        depends_on: None,
-    };
-    module.depends_on = if needed.is_empty() {
-        module.legacy_depends_on()
-    } else {
-        Some(needed.join(" "))
-    };
-    Ok(module)
+    bound
 }
 
 impl LoadedModule {

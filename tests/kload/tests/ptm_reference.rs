@@ -14,7 +14,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use ptm_kload::{Binding, LoadOptions, LoadedModule, build_c_reference_kobj, load_file};
+use ptm_kload::{Binding, LoadOptions, LoadedModule, load_file};
+use ptm_test_support::build_c_reference_kobj;
 
 /// Everything the stubs saw, in order.
 static CALLS: Mutex<Vec<Call>> = Mutex::new(Vec::new());
@@ -177,7 +178,7 @@ fn reference_c() -> Option<PathBuf> {
 }
 
 fn include_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include")
+    ptm_test_support::repo_root().join("include")
 }
 
 /// # Safety
@@ -198,14 +199,28 @@ fn imported(m: &LoadedModule, name: &str) -> usize {
         .address() as usize
 }
 
+/// Compiles ptm.c as a kernel object in `dir`.
+fn build_reference(ptm_c: &Path, dir: &Path) -> PathBuf {
+    let obj = dir.join("ptm");
+    build_c_reference_kobj(ptm_c, &include_dir(), &obj).expect("compile ptm.c as a kernel object");
+    obj
+}
+
+/// Loads the object with the recording stubs (hold [`common::lock`]).
+fn load_reference(obj: &Path) -> LoadedModule {
+    let resolver = resolve;
+    let opts = LoadOptions::new(&resolver).data("mod_driverops", 24);
+    // SAFETY: mod_driverops resolves to a 24-byte static.
+    unsafe { load_file(obj, &opts) }.expect("load the C ptm object")
+}
+
 #[test]
 fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
     let Some(ptm_c) = reference_c() else {
         return;
     };
     let dir = common::tempdir();
-    let obj = dir.path().join("ptm");
-    build_c_reference_kobj(&ptm_c, &include_dir(), &obj).expect("compile ptm.c as a kernel object");
+    let obj = build_reference(&ptm_c, dir.path());
 
     // Precondition: the object only uses relocation types krtld applies
     // correctly, and everything it imports is stubbed.
@@ -224,10 +239,7 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
 
     let _g = common::lock();
     take_calls();
-    let resolver = resolve;
-    let opts = LoadOptions::new(&resolver).data("mod_driverops", 24);
-    // SAFETY: mod_driverops resolves to a 24-byte static.
-    let m = unsafe { load_file(&obj, &opts) }.expect("load the C ptm object");
+    let m = load_reference(&obj);
 
     // _init -> mod_install(&modlinkage), then ptms_init().
     // SAFETY: the stubs above are the kernel _init calls into.
@@ -240,20 +252,56 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
         vec![Call::ModInstall(modlinkage), Call::Stub("ptms_init")]
     );
 
-    // SAFETY: every address read below is a field of ptm's static
-    // structures in the loaded data/text areas (offsets from
-    // docs/illumos-abi.md), checked to lie inside the module first.
+    // SAFETY: `m` is ptm.c's object, loaded and initialised.
     unsafe {
-        // struct modlinkage: ml_rev == MODREV_1, ml_linkage[0] = &modldrv, NULL.
-        assert!(m.contains(modlinkage as *const ()));
+        let dev_ops = check_modlinkage(&m, modlinkage);
+        let cb_ops = check_dev_ops(&m, dev_ops);
+        check_cb_ops(&m, cb_ops);
+        check_attach_and_getinfo(&m, dev_ops);
+    }
+
+    // _info(&modinfo) -> mod_info(&modlinkage, &modinfo)
+    let mut modinfo = [0u64; 432 / 8];
+    // SAFETY: the stubs above are the kernel _info calls into; modinfo is
+    // as large as illumos's struct modinfo.
+    let rc = unsafe { m.call_info(&mut modinfo) }.expect("_info defined");
+    assert_eq!(rc, 1);
+    assert_eq!(
+        take_calls(),
+        vec![Call::ModInfo(modlinkage, modinfo.as_ptr() as usize)]
+    );
+
+    // _fini -> mod_remove(&modlinkage)
+    // SAFETY: as for _init.
+    let rc = unsafe { m.call_fini() }.expect("_fini defined");
+    assert_eq!(rc, 0);
+    assert_eq!(take_calls(), vec![Call::ModRemove(modlinkage)]);
+}
+
+// The checks below read ptm's static structures in the loaded data and
+// text areas (offsets from docs/illumos-abi.md). Each is `unsafe` with
+// one contract: `m` is ptm.c's object, loaded, and the address passed in
+// is the structure named.
+
+/// struct modlinkage: ml_rev == MODREV_1, ml_linkage[0] = &modldrv, NULL;
+/// struct modldrv: &mod_driverops, linkinfo, &ptm_ops. Returns the
+/// dev_ops.
+///
+/// # Safety
+/// See above.
+unsafe fn check_modlinkage(m: &LoadedModule, modlinkage: usize) -> usize {
+    assert!(m.contains(modlinkage as *const ()));
+    // SAFETY: modlinkage lies in the module (checked), and every pointer
+    // read from it is checked to be the structure it should be before it
+    // is read in turn.
+    unsafe {
         assert_eq!(at::<c_int>(modlinkage, 0), 1, "ml_rev");
         let modldrv: usize = at(modlinkage, 8);
-        assert_eq!(modldrv, sym(&m, "modldrv"));
+        assert_eq!(modldrv, sym(m, "modldrv"));
         assert_eq!(at::<usize>(modlinkage, 16), 0, "ml_linkage NULL-terminated");
 
-        // struct modldrv: &mod_driverops, linkinfo, &ptm_ops.
         let drv_modops: usize = at(modldrv, 0);
-        assert_eq!(drv_modops, imported(&m, "mod_driverops"));
+        assert_eq!(drv_modops, imported(m, "mod_driverops"));
         assert_eq!(
             m.import("mod_driverops").unwrap().binding(),
             Binding::Direct
@@ -262,48 +310,70 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
         let linkinfo = CStr::from_ptr(at::<*const c_char>(modldrv, 8));
         assert_eq!(linkinfo.to_str().unwrap(), "Pseudo-Terminal Manager Driver");
         let dev_ops: usize = at(modldrv, 16);
-        assert_eq!(dev_ops, sym(&m, "ptm_ops"));
+        assert_eq!(dev_ops, sym(m, "ptm_ops"));
+        dev_ops
+    }
+}
 
-        // struct dev_ops
+/// struct dev_ops. Returns the cb_ops.
+///
+/// # Safety
+/// See above.
+unsafe fn check_dev_ops(m: &LoadedModule, dev_ops: usize) -> usize {
+    // SAFETY: dev_ops is ptm_ops in the loaded module (the caller's
+    // contract); every field read lies within it.
+    unsafe {
         assert_eq!(at::<c_int>(dev_ops, 0), 4, "devo_rev == DEVO_REV");
         assert_eq!(at::<c_int>(dev_ops, 4), 0, "devo_refcnt");
-        assert_eq!(at::<usize>(dev_ops, 8), sym(&m, "ptm_devinfo"));
-        assert_eq!(at::<usize>(dev_ops, 16), imported(&m, "nulldev"));
-        assert_eq!(at::<usize>(dev_ops, 24), imported(&m, "nulldev"));
-        assert_eq!(at::<usize>(dev_ops, 32), sym(&m, "ptm_attach"));
-        assert_eq!(at::<usize>(dev_ops, 40), sym(&m, "ptm_detach"));
-        assert_eq!(at::<usize>(dev_ops, 48), imported(&m, "nodev"));
+        assert_eq!(at::<usize>(dev_ops, 8), sym(m, "ptm_devinfo"));
+        assert_eq!(at::<usize>(dev_ops, 16), imported(m, "nulldev"));
+        assert_eq!(at::<usize>(dev_ops, 24), imported(m, "nulldev"));
+        assert_eq!(at::<usize>(dev_ops, 32), sym(m, "ptm_attach"));
+        assert_eq!(at::<usize>(dev_ops, 40), sym(m, "ptm_detach"));
+        assert_eq!(at::<usize>(dev_ops, 48), imported(m, "nodev"));
         let cb_ops: usize = at(dev_ops, 56);
-        assert_eq!(cb_ops, sym(&m, "cb_ptm_ops"));
+        assert_eq!(cb_ops, sym(m, "cb_ptm_ops"));
         assert_eq!(at::<usize>(dev_ops, 64), 0, "devo_bus_ops");
         assert_eq!(at::<usize>(dev_ops, 72), 0, "devo_power");
         assert_eq!(
             at::<usize>(dev_ops, 80),
-            imported(&m, "ddi_quiesce_not_supported")
+            imported(m, "ddi_quiesce_not_supported")
         );
+        cb_ops
+    }
+}
 
-        // struct cb_ops
+/// struct cb_ops, then streamtab -> qinit -> module_info; and the cb_open
+/// slot is a working trampoline to the nulldev stub.
+///
+/// # Safety
+/// See above.
+unsafe fn check_cb_ops(m: &LoadedModule, cb_ops: usize) {
+    // SAFETY: cb_ops is cb_ptm_ops in the loaded module (the caller's
+    // contract); each pointer read from it is checked to be the structure
+    // it should be before it is read in turn; cb_open is checked to be the
+    // nulldev trampoline, a function of no arguments.
+    unsafe {
         assert_eq!(at::<c_int>(cb_ops, 112), 0x20, "cb_flag == D_MP");
         assert_eq!(at::<c_int>(cb_ops, 116), 1, "cb_rev == CB_REV");
-        assert_eq!(at::<usize>(cb_ops, 0), imported(&m, "nulldev"), "cb_open");
-        assert_eq!(at::<usize>(cb_ops, 88), imported(&m, "nochpoll"));
-        assert_eq!(at::<usize>(cb_ops, 96), imported(&m, "ddi_prop_op"));
+        assert_eq!(at::<usize>(cb_ops, 0), imported(m, "nulldev"), "cb_open");
+        assert_eq!(at::<usize>(cb_ops, 88), imported(m, "nochpoll"));
+        assert_eq!(at::<usize>(cb_ops, 96), imported(m, "ddi_prop_op"));
         let streamtab: usize = at(cb_ops, 104);
-        assert_eq!(streamtab, sym(&m, "ptminfo"));
+        assert_eq!(streamtab, sym(m, "ptminfo"));
 
-        // struct streamtab -> qinit -> module_info
         let rinit: usize = at(streamtab, 0);
         let winit: usize = at(streamtab, 8);
-        assert_eq!(rinit, sym(&m, "ptmrint"));
-        assert_eq!(winit, sym(&m, "ptmwint"));
+        assert_eq!(rinit, sym(m, "ptmrint"));
+        assert_eq!(winit, sym(m, "ptmwint"));
         assert_eq!(at::<usize>(rinit, 0), 0, "read side has no put procedure");
-        assert_eq!(at::<usize>(rinit, 8), sym(&m, "ptmrsrv"));
-        assert_eq!(at::<usize>(rinit, 16), sym(&m, "ptmopen"));
-        assert_eq!(at::<usize>(rinit, 24), sym(&m, "ptmclose"));
-        assert_eq!(at::<usize>(winit, 0), sym(&m, "ptmwput"));
-        assert_eq!(at::<usize>(winit, 8), sym(&m, "ptmwsrv"));
+        assert_eq!(at::<usize>(rinit, 8), sym(m, "ptmrsrv"));
+        assert_eq!(at::<usize>(rinit, 16), sym(m, "ptmopen"));
+        assert_eq!(at::<usize>(rinit, 24), sym(m, "ptmclose"));
+        assert_eq!(at::<usize>(winit, 0), sym(m, "ptmwput"));
+        assert_eq!(at::<usize>(winit, 8), sym(m, "ptmwsrv"));
         let minfo: usize = at(rinit, 40);
-        assert_eq!(minfo, sym(&m, "ptm_info"));
+        assert_eq!(minfo, sym(m, "ptm_info"));
         assert_eq!(at::<usize>(winit, 40), minfo);
         assert_eq!(at::<u16>(minfo, 0), 0xdead, "mi_idnum");
         assert_eq!(
@@ -311,7 +381,6 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
             Ok("ptm")
         );
 
-        // The cb_open slot is a working trampoline to the nulldev stub.
         let cb_open: extern "C" fn() -> usize = std::mem::transmute(at::<usize>(cb_ops, 0));
         assert_eq!(cb_open(), 0);
         assert_eq!(take_calls(), vec![Call::Stub("nulldev")]);
@@ -319,13 +388,22 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
             m.import_at(at::<*const ()>(cb_ops, 0)).map(|i| i.name()),
             Some("nulldev")
         );
+    }
+}
 
-        // devo_attach(dip, DDI_ATTACH) creates the two minor nodes (string
-        // literals reached by 32S) and stores the dip (PC32 into .bss);
-        // devo_getinfo(DDI_INFO_DEVT2DEVINFO) reads it back.
-        type Attach = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
-        type GetInfo =
-            unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut *mut c_void) -> c_int;
+/// devo_attach(dip, DDI_ATTACH) creates the two minor nodes (string
+/// literals reached by 32S) and stores the dip (PC32 into .bss);
+/// devo_getinfo(DDI_INFO_DEVT2DEVINFO) reads it back.
+///
+/// # Safety
+/// See above.
+unsafe fn check_attach_and_getinfo(m: &LoadedModule, dev_ops: usize) {
+    type Attach = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
+    type GetInfo = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut *mut c_void) -> c_int;
+    // SAFETY: dev_ops is ptm_ops (the caller's contract), whose slots 8 and
+    // 32 check_dev_ops found to be ptm_devinfo and ptm_attach, of these
+    // types; they call only the recording stubs; ptm_dip is in .bss.
+    unsafe {
         let attach: Attach = std::mem::transmute(at::<usize>(dev_ops, 32));
         let getinfo: GetInfo = std::mem::transmute(at::<usize>(dev_ops, 8));
         let mut result: *mut c_void = std::ptr::null_mut();
@@ -349,21 +427,7 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
             0
         );
         assert_eq!(result, dip);
-        assert_eq!(at::<usize>(sym(&m, "ptm_dip"), 0), dip as usize);
-
-        // _info(&modinfo) -> mod_info(&modlinkage, &modinfo)
-        let mut modinfo = [0u64; 432 / 8];
-        let rc = m.call_info(&mut modinfo).expect("_info defined");
-        assert_eq!(rc, 1);
-        assert_eq!(
-            take_calls(),
-            vec![Call::ModInfo(modlinkage, modinfo.as_ptr() as usize)]
-        );
-
-        // _fini -> mod_remove(&modlinkage)
-        let rc = m.call_fini().expect("_fini defined");
-        assert_eq!(rc, 0);
-        assert_eq!(take_calls(), vec![Call::ModRemove(modlinkage)]);
+        assert_eq!(at::<usize>(sym(m, "ptm_dip"), 0), dip as usize);
     }
 }
 
@@ -373,13 +437,9 @@ fn c_reference_object_imports_only_what_the_abi_doc_lists() {
         return;
     };
     let dir = common::tempdir();
-    let obj = dir.path().join("ptm");
-    build_c_reference_kobj(&ptm_c, &include_dir(), &obj).expect("compile ptm.c");
+    let obj = build_reference(&ptm_c, dir.path());
     let _g = common::lock();
-    let resolver = resolve;
-    let opts = LoadOptions::new(&resolver).data("mod_driverops", 24);
-    // SAFETY: mod_driverops resolves to a 24-byte static.
-    let m = unsafe { load_file(&obj, &opts) }.expect("load");
+    let m = load_reference(&obj);
     let mut names: Vec<&str> = m.imports().iter().map(|i| i.name()).collect();
     names.sort_unstable();
     // docs/illumos-abi.md section 1.3, non-DEBUG build: 46 symbols.

@@ -210,15 +210,8 @@ fn a_non_zero_section_address_from_an_unpinned_ld_r_script_is_refused() {
     )
     .unwrap();
     let out = dir.path().join("addr.o");
-    common::run(
-        Command::new("ld")
-            .arg("-r")
-            .arg("-T")
-            .arg(&script)
-            .arg(&obj)
-            .arg("-o")
-            .arg(&out),
-    );
+    let script = script.to_str().expect("UTF-8 path");
+    ptm_test_support::ld_r(&["-T", script], [&obj], &out);
     let (e, msg) = expect_refusal(load_path(&out, &resolve_everything));
     match &e {
         LoadError::Refused(Refusal::NonZeroSectionAddress { section, addr, .. }) => {
@@ -241,13 +234,7 @@ fn local_undefined_symbols_left_by_ld_r_gc_sections_are_refused() {
                void dead(void) { panic(\"x\"); }\n";
     let obj = common::kernel_gcc(dir.path(), "gc", src, &["-ffunction-sections"]);
     let out = dir.path().join("gc_linked.o");
-    common::run(
-        Command::new("ld")
-            .args(["-r", "--gc-sections", "-u", "keep"])
-            .arg(&obj)
-            .arg("-o")
-            .arg(&out),
-    );
+    ptm_test_support::ld_r(&["--gc-sections", "-u", "keep"], [&obj], &out);
     // Precondition: GNU ld really left `panic` behind as LOCAL UND.
     {
         use object::{Object, ObjectSymbol};
@@ -447,7 +434,7 @@ fn a_shared_object_et_dyn_is_refused() {
     std::fs::write(&c, "int _init_me(void) { return (0); }\n").unwrap();
     let so = dir.path().join("lib.so");
     common::run(
-        Command::new(ptm_kload::c_compiler())
+        Command::new(ptm_test_support::c_compiler())
             .args(["-shared", "-fpic", "-nostdlib", "-o"])
             .arg(&so)
             .arg(&c),

@@ -34,7 +34,7 @@ fn fixture_resolver(name: &str) -> Option<*const ()> {
 /// Builds the relocation fixture and loads it.
 fn load_fixture(dir: &std::path::Path, alias_all: bool) -> (std::path::PathBuf, LoadedModule) {
     let obj = dir.join("relocs.o");
-    ptm_kload::compile_kernel_object(&common::fixture("relocs.c"), &[], &[], &obj)
+    ptm_test_support::compile_kernel_object(&common::fixture("relocs.c"), &[], &[], &obj)
         .expect("compile fixture");
     let resolve = fixture_resolver;
     let opts = LoadOptions::new(&resolve)
@@ -68,7 +68,7 @@ unsafe fn read<T: Copy>(m: &LoadedModule, name: &str) -> T {
 fn fixture_really_contains_all_four_relocation_types() {
     let dir = common::tempdir();
     let obj = dir.path().join("relocs.o");
-    ptm_kload::compile_kernel_object(&common::fixture("relocs.c"), &[], &[], &obj)
+    ptm_test_support::compile_kernel_object(&common::fixture("relocs.c"), &[], &[], &obj)
         .expect("compile fixture");
     common::assert_has_relocation(&obj, elf::R_X86_64_PLT32, "ext_add");
     common::assert_has_relocation(&obj, elf::R_X86_64_PC32, ".data");

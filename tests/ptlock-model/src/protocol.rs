@@ -228,32 +228,41 @@ pub struct CWrite<'v> {
     view: &'v View<'v>,
 }
 
-impl ReadAccess for CRead<'_> {
-    fn pts_rdq(&self) -> *mut queue_t {
-        raw_get(self.view, Field::PtsRdq)
-    }
-    fn ptm_rdq(&self) -> *mut queue_t {
-        raw_get(self.view, Field::PtmRdq)
-    }
+/// The field accesses of a reader guard and a writer guard that hold the
+/// pty's `view`: the same for every protocol, which differ only in how the
+/// guards are taken and dropped.
+macro_rules! field_access {
+    ($read:ident, $write:ident) => {
+        impl ReadAccess for $read<'_> {
+            fn pts_rdq(&self) -> *mut queue_t {
+                raw_get(self.view, Field::PtsRdq)
+            }
+            fn ptm_rdq(&self) -> *mut queue_t {
+                raw_get(self.view, Field::PtmRdq)
+            }
+        }
+
+        impl WriteAccess for $write<'_> {
+            fn view(&self) -> &View<'_> {
+                self.view
+            }
+            fn pts_rdq(&self) -> *mut queue_t {
+                raw_get(self.view, Field::PtsRdq)
+            }
+            fn set_pts_rdq(&mut self, q: Option<QRef<'_>>) {
+                raw_set(self.view, Field::PtsRdq, q);
+            }
+            fn set_ptm_rdq(&mut self, q: Option<QRef<'_>>) {
+                raw_set(self.view, Field::PtmRdq, q);
+            }
+            fn take_nullmsg(&mut self) -> bool {
+                raw_take_nullmsg(self.view)
+            }
+        }
+    };
 }
 
-impl WriteAccess for CWrite<'_> {
-    fn view(&self) -> &View<'_> {
-        self.view
-    }
-    fn pts_rdq(&self) -> *mut queue_t {
-        raw_get(self.view, Field::PtsRdq)
-    }
-    fn set_pts_rdq(&mut self, q: Option<QRef<'_>>) {
-        raw_set(self.view, Field::PtsRdq, q);
-    }
-    fn set_ptm_rdq(&mut self, q: Option<QRef<'_>>) {
-        raw_set(self.view, Field::PtmRdq, q);
-    }
-    fn take_nullmsg(&mut self) -> bool {
-        raw_take_nullmsg(self.view)
-    }
-}
+field_access!(CRead, CWrite);
 
 impl Drop for CRead<'_> {
     fn drop(&mut self) {
@@ -372,32 +381,7 @@ impl Counts {
     }
 }
 
-impl ReadAccess for RawRead<'_> {
-    fn pts_rdq(&self) -> *mut queue_t {
-        raw_get(self.view, Field::PtsRdq)
-    }
-    fn ptm_rdq(&self) -> *mut queue_t {
-        raw_get(self.view, Field::PtmRdq)
-    }
-}
-
-impl WriteAccess for RawWrite<'_> {
-    fn view(&self) -> &View<'_> {
-        self.view
-    }
-    fn pts_rdq(&self) -> *mut queue_t {
-        raw_get(self.view, Field::PtsRdq)
-    }
-    fn set_pts_rdq(&mut self, q: Option<QRef<'_>>) {
-        raw_set(self.view, Field::PtsRdq, q);
-    }
-    fn set_ptm_rdq(&mut self, q: Option<QRef<'_>>) {
-        raw_set(self.view, Field::PtmRdq, q);
-    }
-    fn take_nullmsg(&mut self) -> bool {
-        raw_take_nullmsg(self.view)
-    }
-}
+field_access!(RawRead, RawWrite);
 
 impl Protocol for Raw {
     const NAME: &'static str = "raw fields";

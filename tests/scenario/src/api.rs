@@ -194,6 +194,19 @@ impl Cred {
             privileged: false,
         }
     }
+
+    /// Whether a `/dev/pts` node's mode (owner read-write, group write
+    /// only) lets this credential open it with `flags`: privilege or
+    /// owning the node gives both, its group only writing.
+    pub fn may_open(&self, node: &PtsNode, flags: i32) -> bool {
+        let want_read = flags & 3 != crate::O_WRONLY;
+        let want_write = flags & 3 != crate::O_RDONLY;
+        if self.privileged || self.uid == node.uid {
+            true
+        } else {
+            self.gid == node.gid && !want_read && want_write
+        }
+    }
 }
 
 /// A `ddi_create_minor_node` call the driver made.
@@ -606,5 +619,29 @@ pub trait Backend: Sync {
     /// does not finish (the harness's watchdog); may be empty.
     fn stuck_report(&self) -> String {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cred, PtsNode};
+    use crate::{O_RDONLY, O_RDWR, O_WRONLY};
+
+    #[test]
+    fn pts_node_mode_gives_the_owner_both_its_group_only_writing() {
+        let node = PtsNode {
+            uid: 501,
+            gid: 7,
+            mode: 0o20620,
+        };
+        for flags in [O_RDONLY, O_WRONLY, O_RDWR] {
+            assert!(Cred::root().may_open(&node, flags), "privileged {flags}");
+            assert!(Cred::user(501, 1).may_open(&node, flags), "owner {flags}");
+            assert!(!Cred::user(502, 1).may_open(&node, flags), "other {flags}");
+        }
+        let group = Cred::user(502, 7);
+        assert!(group.may_open(&node, O_WRONLY));
+        assert!(!group.may_open(&node, O_RDONLY));
+        assert!(!group.may_open(&node, O_RDWR));
     }
 }

@@ -6,7 +6,7 @@ use std::ffi::c_int;
 
 use ptm::sys::*;
 
-use crate::api::{Errno, IocReply, MsgDesc};
+use crate::api::{Errno, IocReply, MsgDesc, QueueInfo};
 
 /// The illumos name of a message type.
 pub fn mtype_name(t: u8) -> String {
@@ -141,6 +141,48 @@ pub unsafe fn msg_bytes(mut mp: *const mblk_t) -> Vec<u8> {
         }
     }
     v
+}
+
+/// The bytes in a message chain.
+///
+/// # Safety
+/// `mp` must be a valid message chain.
+pub unsafe fn msg_len(mut mp: *const mblk_t) -> usize {
+    let mut n = 0;
+    while !mp.is_null() {
+        // SAFETY: the caller guarantees a valid chain.
+        unsafe {
+            n += blk_len(mp);
+            mp = (*mp).b_cont;
+        }
+    }
+    n
+}
+
+/// A queue as the observation API shows it.
+///
+/// # Safety
+/// `q` must be a live queue whose layout is illumos's (`ptm::sys`), with
+/// nothing running that changes it.
+pub unsafe fn queue_info(q: *const queue_t) -> QueueInfo {
+    // SAFETY: the caller guarantees a live, quiescent queue.
+    unsafe {
+        let mut messages = Vec::new();
+        let mut mp: *const mblk_t = (*q).q_first;
+        while !mp.is_null() {
+            messages.push(((*(*mp).b_datap).db_type, (*mp).b_band, msg_len(mp)));
+            mp = (*mp).b_next;
+        }
+        QueueInfo {
+            count: (*q).q_count,
+            mblkcnt: (*q).q_mblkcnt,
+            flag: (*q).q_flag,
+            hiwat: (*q).q_hiwat,
+            lowat: (*q).q_lowat,
+            nband: (*q).q_nband,
+            messages,
+        }
+    }
 }
 
 /// Describes a message for the trace (ioctl ids renumbered by `ids`).

@@ -4,10 +4,11 @@
 //! module unloaded).
 
 use ptm::sys::*;
+use ptm_scenario::msg::queue_info;
 use ptm_scenario::{Fd, Leaks, Pty, QueueInfo, Report};
 
 use crate::world::State;
-use crate::{World, msg, mt};
+use crate::{World, mt};
 
 impl World {
     /// Closes everything, lets the world settle, then checks that nothing
@@ -106,30 +107,5 @@ pub(crate) fn fd_queue(s: &State, fd: Fd, driver: bool) -> Option<QueueInfo> {
         } else {
             queue_info(&(*pairs[0]).rq)
         })
-    }
-}
-
-/// Counters, flags and messages of queue `q`.
-///
-/// # Safety
-/// `q` must be a queue of a live pair, read under the world lock.
-unsafe fn queue_info(q: *const queue_t) -> QueueInfo {
-    // SAFETY: the caller's.
-    unsafe {
-        let mut messages = Vec::new();
-        let mut m = (*q).q_first;
-        while !m.is_null() {
-            messages.push((msg::mtype(m), (*m).b_band, msg::cont_len(m).0));
-            m = (*m).b_next;
-        }
-        QueueInfo {
-            count: (*q).q_count,
-            mblkcnt: (*q).q_mblkcnt,
-            flag: (*q).q_flag,
-            hiwat: (*q).q_hiwat,
-            lowat: (*q).q_lowat,
-            nband: (*q).q_nband,
-            messages,
-        }
     }
 }

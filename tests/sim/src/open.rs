@@ -11,7 +11,7 @@ use std::ffi::{c_int, c_void};
 use std::ptr;
 
 use ptm::sys::*;
-use ptm_scenario::{Errno, Fd, O_NDELAY, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, PtsNode};
+use ptm_scenario::{Errno, Fd, O_NDELAY, O_NONBLOCK, O_RDWR, PtsNode};
 use ptm_scenario::{PTM_MAJOR, PTS_MAJOR};
 
 use crate::link;
@@ -75,19 +75,10 @@ pub(crate) fn pts_access(
     flags: i32,
 ) -> Result<(), Errno> {
     let n = node.ok_or(Errno::ENOENT)?;
-    let want_read = flags & 3 != O_WRONLY;
-    let want_write = flags & 3 != O_RDONLY;
-    let (r_ok, w_ok) = if cred.privileged || cred.uid == n.uid {
-        (true, true)
-    } else if cred.gid == n.gid {
-        (false, true)
-    } else {
-        (false, false)
-    };
-    if (want_read && !r_ok) || (want_write && !w_ok) {
-        Err(Errno::EACCES)
-    } else {
+    if cred.may_open(&n, flags) {
         Ok(())
+    } else {
+        Err(Errno::EACCES)
     }
 }
 

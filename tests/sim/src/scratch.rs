@@ -130,15 +130,8 @@ static SCRATCH_QINIT: head::SyncStatic<qinit> = head::SyncStatic(qinit {
     qi_struiot: 0,
 });
 
+/// The same queue without a service procedure.
 static SCRATCH_NOSRV_QINIT: head::SyncStatic<qinit> = head::SyncStatic(qinit {
-    qi_putp: Some(scratch_put),
     qi_srvp: None,
-    qi_qopen: None,
-    qi_qclose: None,
-    qi_qadmin: None,
-    qi_minfo: &raw const SCRATCH_MINFO.0 as *mut module_info,
-    qi_mstat: ptr::null_mut(),
-    qi_rwp: None,
-    qi_infop: None,
-    qi_struiot: 0,
+    ..SCRATCH_QINIT.0
 });

@@ -18,14 +18,7 @@ use std::process::Command;
 use ptm_scenario::scenarios::common::pair;
 use ptm_sim::ptm_kload::{LoadError, Refusal};
 use ptm_sim::*;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("repository root")
-        .to_path_buf()
-}
+use ptm_test_support::{repo_root, run};
 
 #[test]
 fn loaded_variants_are_in_the_matrix_when_they_should_be() {
@@ -107,20 +100,6 @@ fn tool(var: &str, default: &str) -> OsString {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default.into())
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Whether rustup installed a prebuilt core for the stock target; if not,

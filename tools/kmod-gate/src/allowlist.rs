@@ -4,6 +4,8 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 
+use crate::listfile;
+
 /// Names the module may leave undefined, for krtld to resolve against the
 /// kernel at load time.
 ///
@@ -26,33 +28,20 @@ impl Allowlist {
     /// so that a mistyped line cannot silently allow something else.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut names = BTreeSet::new();
-        for (number, line) in text.lines().enumerate() {
-            let content = line.split('#').next().unwrap_or("").trim();
-            if content.is_empty() {
-                continue;
-            }
-            let mut words = content.split_whitespace();
-            let name = words.next().unwrap_or_default();
-            if words.next().is_some() {
+        for (number, content, words) in listfile::entries(text) {
+            let [name] = words.as_slice() else {
                 return Err(format!(
-                    "line {}: expected one symbol, found `{content}`",
-                    number + 1
+                    "line {number}: expected one symbol, found `{content}`"
                 ));
-            }
-            names.insert(name.to_owned());
+            };
+            names.insert((*name).to_owned());
         }
         Ok(Self { names })
     }
 
     /// Reads and parses an allowlist file.
     pub fn from_file(path: &Path) -> io::Result<Self> {
-        let text = std::fs::read_to_string(path)?;
-        Self::parse(&text).map_err(|message| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {message}", path.display()),
-            )
-        })
+        listfile::read(path, Self::parse)
     }
 
     /// Builds an allowlist from an iterator of names.

@@ -4,6 +4,8 @@
 use std::io;
 use std::path::Path;
 
+use crate::listfile;
+
 /// What a C name must be in the symbol table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CKind {
@@ -41,36 +43,24 @@ impl CNames {
     /// Parses the text format described on [`CNames`].
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut names = Vec::new();
-        for (number, line) in text.lines().enumerate() {
-            let content = line.split('#').next().unwrap_or("").trim();
-            if content.is_empty() {
-                continue;
-            }
-            let words: Vec<&str> = content.split_whitespace().collect();
-            let kind = match words.as_slice() {
-                [_, "function"] => CKind::Function,
-                [_, "object"] => CKind::Object,
+        for (number, content, words) in listfile::entries(text) {
+            let (name, kind) = match words.as_slice() {
+                [name, "function"] => (name, CKind::Function),
+                [name, "object"] => (name, CKind::Object),
                 _ => {
                     return Err(format!(
-                        "line {}: expected `name function` or `name object`, found `{content}`",
-                        number + 1
+                        "line {number}: expected `name function` or `name object`, found `{content}`"
                     ));
                 }
             };
-            names.push((words[0].to_owned(), kind));
+            names.push(((*name).to_owned(), kind));
         }
         Ok(Self { names })
     }
 
     /// Reads and parses a list file.
     pub fn from_file(path: &Path) -> io::Result<Self> {
-        let text = std::fs::read_to_string(path)?;
-        Self::parse(&text).map_err(|message| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {message}", path.display()),
-            )
-        })
+        listfile::read(path, Self::parse)
     }
 
     /// The names with their kinds, in the list's order.

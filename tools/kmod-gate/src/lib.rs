@@ -41,6 +41,7 @@
 mod allowlist;
 mod cnames;
 mod code;
+mod listfile;
 mod report;
 
 use object::Endianness;

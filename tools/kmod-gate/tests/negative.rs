@@ -9,32 +9,25 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ptm_test_support::{KERNEL_CFLAGS, c_compiler, ld_r, repo_root};
+
 use kmod_gate::{Allowlist, CNames, KrtldRule, Options, Report, Rule, check, check_with};
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol, elf};
 
-/// gcc flags of an illumos amd64 kernel compile (see usr/src/Makefile.master
-/// and cw): kernel code model, no red zone, no MMX/SSE, freestanding, no
-/// PIC, frame pointers. Sibling calls are kept as calls so that gcc keeps
-/// the frame-pointer prologue in functions that end in a call. (gcc still
-/// gives a leaf function that needs no stack no frame at all, so the
-/// functions the tests add all make a call.)
-const KERNEL_FLAGS: &[&str] = &[
-    "-O2",
+/// What the gate's test modules add to the illumos kernel flags
+/// (`ptm_test_support::KERNEL_CFLAGS`). Sibling calls are kept as calls so
+/// that gcc keeps the frame-pointer prologue in functions that end in a
+/// call. (gcc still gives a leaf function that needs no stack no frame at
+/// all, so the functions the tests add all make a call.) Warnings are not
+/// errors: some modules are odd C on purpose (a `static _fini` nobody
+/// calls).
+const GATE_TEST_FLAGS: &[&str] = &[
     "-m64",
-    "-mcmodel=kernel",
-    "-mno-red-zone",
-    "-mno-mmx",
-    "-mno-sse",
-    "-ffreestanding",
-    "-fno-builtin",
-    "-fno-pic",
-    "-fno-pie",
-    "-fno-omit-frame-pointer",
     "-fno-optimize-sibling-calls",
-    "-fno-asynchronous-unwind-tables",
     "-fno-stack-protector",
     "-fcf-protection=none",
+    "-Wno-error",
 ];
 
 /// The control module.
@@ -47,16 +40,6 @@ int _init(void) { return mod_install(&modlinkage); }
 int _fini(void) { return mod_remove(&modlinkage); }
 int _info(void *modinfo) { return mod_info(&modlinkage, modinfo); }
 "#;
-
-fn repo_root() -> PathBuf {
-    // tools/kmod-gate -> the repository root.
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
-        .expect("repository root")
-        .to_path_buf()
-}
 
 fn allowlist() -> Allowlist {
     Allowlist::from_file(&repo_root().join("kmod/allowlist.txt")).expect("kmod/allowlist.txt")
@@ -71,20 +54,8 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn compiler() -> String {
-    std::env::var("CC").unwrap_or_else(|_| "gcc".to_owned())
+fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) {
+    ptm_test_support::run(Command::new(program).args(args));
 }
 
 /// Compiles `source` to an object; `flags` replace the kernel flags named
@@ -94,15 +65,16 @@ fn compile(test: &str, source: &str, drop: &[&str], flags: &[&str]) -> PathBuf {
     let c = dir.join("module.c");
     let o = dir.join("module.o");
     std::fs::write(&c, source).expect("write C source");
-    let mut args: Vec<&str> = KERNEL_FLAGS
+    let mut args: Vec<&str> = KERNEL_CFLAGS
         .iter()
+        .chain(GATE_TEST_FLAGS)
         .copied()
         .filter(|f| !drop.contains(f))
         .collect();
     args.extend_from_slice(flags);
     let (c, o) = (c.to_str().unwrap(), o.to_str().unwrap());
     args.extend_from_slice(&["-c", c, "-o", o]);
-    run(&compiler(), &args);
+    run(c_compiler(), &args);
     PathBuf::from(o)
 }
 
@@ -302,16 +274,7 @@ fn gotpcrel_call_is_rejected() {
 fn nonzero_section_address_is_rejected() {
     let object = compile("address", MODULE, &[], &[]);
     let linked = object.with_file_name("linked.o");
-    run(
-        "ld",
-        &[
-            "-r",
-            "-Ttext=0x1000",
-            object.to_str().unwrap(),
-            "-o",
-            linked.to_str().unwrap(),
-        ],
-    );
+    ld_r(&["-Ttext=0x1000"], [&object], &linked);
     let report = gate(&linked);
     let rule = Rule::Krtld(KrtldRule::SectionAddress);
     assert_reports(&report, rule, ".text");
@@ -350,22 +313,8 @@ fn local_undefined_symbol_is_rejected() {
     );
     let object = compile("local-und", &source, &[], &["-ffunction-sections"]);
     let linked = object.with_file_name("linked.o");
-    run(
-        "ld",
-        &[
-            "-r",
-            "--gc-sections",
-            "-u",
-            "_init",
-            "-u",
-            "_fini",
-            "-u",
-            "_info",
-            object.to_str().unwrap(),
-            "-o",
-            linked.to_str().unwrap(),
-        ],
-    );
+    let keep = ["--gc-sections", "-u", "_init", "-u", "_fini", "-u", "_info"];
+    ld_r(&keep, [&object], &linked);
     let report = gate(&linked);
     let rule = Rule::Krtld(KrtldRule::LocalUndefined);
     assert_reports(&report, rule, "only_dead_code_calls_me");
@@ -483,7 +432,7 @@ fn shared_object_is_rejected() {
     );
     let shared = object.with_file_name("module.so");
     run(
-        &compiler(),
+        c_compiler(),
         &[
             "-shared",
             "-nostdlib",
@@ -657,19 +606,10 @@ fn module_with_labels(test: &str, labels: usize) -> Report {
     let labels = dir.join("labels.o");
     let linked = dir.join("linked.o");
     run(
-        &compiler(),
+        c_compiler(),
         &["-c", asm.to_str().unwrap(), "-o", labels.to_str().unwrap()],
     );
-    run(
-        "ld",
-        &[
-            "-r",
-            module.to_str().unwrap(),
-            labels.to_str().unwrap(),
-            "-o",
-            linked.to_str().unwrap(),
-        ],
-    );
+    ld_r(&[], [&module, &labels], &linked);
     gate(&linked)
 }
 

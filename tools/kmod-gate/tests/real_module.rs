@@ -10,20 +10,10 @@ use std::process::Command;
 use kmod_gate::{Allowlist, CKind, CNames, Options, check_with};
 use object::{Object, ObjectSymbol, SymbolKind};
 
-fn repo_root() -> PathBuf {
-    // tools/kmod-gate -> the repository root.
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
-        .expect("repository root")
-        .to_path_buf()
-}
+use ptm_test_support::{kmod_path, repo_root};
 
 fn module_path() -> PathBuf {
-    std::env::var_os("PTM_KMOD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/kmod/ptm"))
+    kmod_path().0
 }
 
 fn module_bytes() -> Vec<u8> {
@@ -133,8 +123,12 @@ fn c_names_are_what_ptm_c_defines() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-names");
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let object = dir.join("ptm-c.o");
-    ptm_kload::build_c_reference_kobj(Path::new(&ptm_c), &repo_root().join("include"), &object)
-        .expect("compile ptm.c as a kernel object");
+    ptm_test_support::build_c_reference_kobj(
+        Path::new(&ptm_c),
+        &repo_root().join("include"),
+        &object,
+    )
+    .expect("compile ptm.c as a kernel object");
     let bytes = std::fs::read(&object).expect("read the C object");
     let file = object::File::parse(&*bytes).expect("parse the C object");
     let mut defined: Vec<(String, CKind)> = file

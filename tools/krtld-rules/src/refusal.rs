@@ -237,7 +237,21 @@ fn special_index_reason(shndx: u16) -> &'static str {
     }
 }
 
+/// The name of an `e_type` other than ET_REL.
+fn e_type_name(e_type: u16) -> &'static str {
+    match elf::FileType(e_type) {
+        elf::ET_NONE => "ET_NONE",
+        elf::ET_EXEC => "ET_EXEC",
+        elf::ET_DYN => "ET_DYN",
+        elf::ET_CORE => "ET_CORE",
+        _ => "unknown",
+    }
+}
+
 impl fmt::Display for Refusal {
+    /// One arm per refusal, so about 100 lines: each message says what
+    /// krtld does with such an object and how to avoid it, and keeping
+    /// them in one match keeps every refusal's wording in one place.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::NotElf => write!(f, "not an ELF object (bad magic)"),
@@ -254,13 +268,7 @@ impl fmt::Display for Refusal {
                 f,
                 "e_type {} ({e_type}) is not ET_REL: krtld loads only relocatable objects \
                  (ET_DYN/ET_EXEC modules carry PLTs and GOTs it cannot process)",
-                match elf::FileType(*e_type) {
-                    elf::ET_NONE => "ET_NONE",
-                    elf::ET_EXEC => "ET_EXEC",
-                    elf::ET_DYN => "ET_DYN",
-                    elf::ET_CORE => "ET_CORE",
-                    _ => "unknown",
-                }
+                e_type_name(*e_type)
             ),
             Refusal::Malformed(what) => write!(f, "malformed ELF object: {what}"),
             Refusal::NonZeroSectionAddress {

@@ -24,26 +24,14 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("temporary directory")
 }
 
-/// Runs a command and panics with its output if it fails.
-pub fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+pub use ptm_test_support::run;
 
 /// Writes `source` to `dir/name.c` and compiles it with `gcc <flags> -c`.
 pub fn gcc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     let o = dir.join(format!("{name}.o"));
     std::fs::write(&c, source).expect("write C source");
-    run(Command::new(ptm_kload::c_compiler())
+    run(Command::new(ptm_test_support::c_compiler())
         .args(flags)
         .arg("-c")
         .arg(&c)
@@ -53,12 +41,12 @@ pub fn gcc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
 }
 
 /// Writes `source` to `dir/name.c` and compiles it with the illumos kernel
-/// flags (`ptm_kload::KERNEL_CFLAGS`) plus `extra`.
+/// flags (`ptm_test_support::KERNEL_CFLAGS`) plus `extra`.
 pub fn kernel_gcc(dir: &Path, name: &str, source: &str, extra: &[&str]) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     let o = dir.join(format!("{name}.o"));
     std::fs::write(&c, source).expect("write C source");
-    ptm_kload::compile_kernel_object(&c, &[], extra, &o).expect("compile kernel object");
+    ptm_test_support::compile_kernel_object(&c, &[], extra, &o).expect("compile kernel object");
     o
 }
 

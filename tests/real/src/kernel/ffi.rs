@@ -8,25 +8,28 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-/// `kthread_t`.
-#[repr(C)]
-pub struct kthread_t {
-    _opaque: [u8; 0],
+/// Declares illumos structures that this side only passes by pointer.
+macro_rules! opaque {
+    ($($(#[$doc:meta])* $name:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[repr(C)]
+            pub struct $name {
+                _opaque: [u8; 0],
+            }
+        )*
+    };
 }
-/// `proc_t`.
-#[repr(C)]
-pub struct proc_t {
-    _opaque: [u8; 0],
-}
-/// `vnode_t`.
-#[repr(C)]
-pub struct vnode_t {
-    _opaque: [u8; 0],
-}
-/// `struct stdata` (a stream head).
-#[repr(C)]
-pub struct stdata_t {
-    _opaque: [u8; 0],
+
+opaque! {
+    /// `kthread_t`.
+    kthread_t;
+    /// `proc_t`.
+    proc_t;
+    /// `vnode_t`.
+    vnode_t;
+    /// `struct stdata` (a stream head).
+    stdata_t;
 }
 
 pub type dev_t = u64;

@@ -284,6 +284,19 @@ pub extern "C" fn cv_wait_sig_swap(cv: *mut c_void, m: *mut c_void) -> c_int {
     cv_wait_sig(cv, m)
 }
 
+/// A wait of at most `delta` ticks: -1 when the time ran out (at once for
+/// none), 0 when interrupted (only when `sig`), else positive.
+fn reltimed_wait(cv: *mut c_void, m: *mut c_void, delta: libc::c_long, sig: bool) -> libc::c_long {
+    if delta <= 0 {
+        return -1;
+    }
+    match cv_block(cv, m, Some(delta as u64), sig) {
+        Wake::TimedOut => -1,
+        Wake::Interrupted => 0,
+        Wake::Normal => 1,
+    }
+}
+
 /// -1 when the time ran out, else the (positive) time left.
 #[unsafe(no_mangle)]
 pub extern "C" fn cv_reltimedwait(
@@ -292,13 +305,7 @@ pub extern "C" fn cv_reltimedwait(
     delta: libc::c_long,
     _res: c_int,
 ) -> libc::c_long {
-    if delta <= 0 {
-        return -1;
-    }
-    match cv_block(cv, m, Some(delta as u64), false) {
-        Wake::TimedOut => -1,
-        _ => 1,
-    }
+    reltimed_wait(cv, m, delta, false)
 }
 
 /// 0 when interrupted, -1 when the time ran out, else positive.
@@ -309,14 +316,7 @@ pub extern "C" fn cv_reltimedwait_sig(
     delta: libc::c_long,
     _res: c_int,
 ) -> libc::c_long {
-    if delta <= 0 {
-        return -1;
-    }
-    match cv_block(cv, m, Some(delta as u64), true) {
-        Wake::TimedOut => -1,
-        Wake::Interrupted => 0,
-        Wake::Normal => 1,
-    }
+    reltimed_wait(cv, m, delta, true)
 }
 
 #[unsafe(no_mangle)]

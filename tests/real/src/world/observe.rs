@@ -4,7 +4,8 @@
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ptm::sys::{mblk_t, queue_t};
+use ptm::sys::queue_t;
+use ptm_scenario::msg::queue_info;
 use ptm_scenario::{HeadState, MinorNode, QueueInfo};
 
 use super::trace;
@@ -278,33 +279,6 @@ pub(crate) fn pt_refcnts() -> Vec<(u32, i32, bool)> {
 pub(crate) fn open_streams() -> usize {
     // SAFETY: no preconditions.
     unsafe { kp_open_streams() as usize }
-}
-
-/// A queue as the observation API shows it.
-///
-/// # Safety
-/// `q` must be a live queue, with nothing running that changes it.
-unsafe fn queue_info(q: *const queue_t) -> QueueInfo {
-    // SAFETY: the caller guarantees a live, quiescent queue; illumos's
-    // queue_t and mblk_t have the layout ptm::sys describes.
-    unsafe {
-        let mut messages = Vec::new();
-        let mut mp: *const mblk_t = (*q).q_first;
-        while !mp.is_null() {
-            let bytes = ptm_scenario::msg::msg_bytes(mp).len();
-            messages.push(((*(*mp).b_datap).db_type, (*mp).b_band, bytes));
-            mp = (*mp).b_next;
-        }
-        QueueInfo {
-            count: (*q).q_count,
-            mblkcnt: (*q).q_mblkcnt,
-            flag: (*q).q_flag,
-            hiwat: (*q).q_hiwat,
-            lowat: (*q).q_lowat,
-            nband: (*q).q_nband,
-            messages,
-        }
-    }
 }
 
 /// The room in the block illumos's allocb gives `len` bytes.

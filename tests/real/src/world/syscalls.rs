@@ -6,7 +6,7 @@ use std::ffi::{c_int, c_void};
 
 use ptm::sys::{iocblk, mblk_t};
 use ptm_scenario::msg::{ioctl_name, mtype_name, show_bytes, show_ioc};
-use ptm_scenario::{Errno, Fd, IocReply, O_RDONLY, O_WRONLY, PollBits, PtsNode};
+use ptm_scenario::{Errno, Fd, IocReply, PollBits, PtsNode};
 
 use super::{CLONE_MAJOR, PTM_MAJOR, PTS_MAJOR};
 use super::{File, World, fflags, makedev, observe, trace};
@@ -165,23 +165,8 @@ impl World {
     pub(super) fn do_open_subsidiary(&self, minor: u32, flags: i32) -> Result<Fd, Errno> {
         let r = match self.pts_node_of(minor) {
             None => Err(Errno::ENOENT),
-            Some(n) => {
-                let c = self.st().cred;
-                let want_read = flags & 3 != O_WRONLY;
-                let want_write = flags & 3 != O_RDONLY;
-                let (r_ok, w_ok) = if c.privileged || c.uid == n.uid {
-                    (true, true)
-                } else if c.gid == n.gid {
-                    (false, true)
-                } else {
-                    (false, false)
-                };
-                if (want_read && !r_ok) || (want_write && !w_ok) {
-                    Err(Errno::EACCES)
-                } else {
-                    Ok(())
-                }
-            }
+            Some(n) if self.st().cred.may_open(&n, flags) => Ok(()),
+            Some(_) => Err(Errno::EACCES),
         };
         match r {
             Err(e) => {

@@ -122,30 +122,10 @@ fn loaded_entry(m: &'static LoadedModule, name: &str) -> Result<Entry, String> {
     Ok(Entry { info, init, fini })
 }
 
-/// The repository root (tests/real/../..).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
-}
-
 /// The module file of the shipped Rust module and whether it was named
 /// explicitly (`$PTM_KMOD`, a relative path taken from the repository
 /// root), else `target/kmod/ptm`.
-pub fn kmod_path() -> (PathBuf, bool) {
-    match std::env::var_os("PTM_KMOD").filter(|v| !v.is_empty()) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            (
-                if p.is_relative() {
-                    repo_root().join(p)
-                } else {
-                    p
-                },
-                true,
-            )
-        }
-        None => (repo_root().join("target/kmod/ptm"), false),
-    }
-}
+pub use ptm_test_support::kmod_path;
 
 fn rust_kmod() -> Option<(Entry, &'static LoadedModule)> {
     static E: OnceLock<Option<(Entry, &'static LoadedModule)>> = OnceLock::new();

@@ -24,6 +24,14 @@ fn login(s: &mut Session) -> (Fd, Fd) {
     (m, sh)
 }
 
+/// Writes `input` on `from` and reads `to` (at most 100 bytes): it must
+/// get `expected` -- what a reader of the other end sees for the input.
+#[track_caller]
+fn line(s: &mut Session, from: Fd, input: &[u8], to: Fd, expected: &[u8], what: &str) {
+    s.write(from, input).unwrap();
+    assert_eq!(s.read(to, 100).unwrap(), expected, "{what}");
+}
+
 fn illumos_default_modes() -> Termios {
     Termios::from_bytes(&ptm_real::kernel::TTYMODES)
 }
@@ -54,8 +62,7 @@ fn login_by_i_push_and_by_ptsstty(_b: &dyn Backend) {
                 assert_eq!(s.world().pt_state(minor).map(|st| st & 0x08), Some(0x08));
             }
             // The session works: a line typed on the manager is read.
-            s.write(m, b"id\n").unwrap();
-            assert_eq!(s.read(sh, 100).unwrap(), b"id\n");
+            line(s, m, b"id\n", sh, b"id\n", "");
         });
     }
 }
@@ -71,47 +78,47 @@ fn canonical_input_is_edited_and_delivered_by_line(_b: &dyn Backend) {
             Err(Errno::EAGAIN),
             "no newline yet: nothing to read"
         );
-        s.write(m, b"lo\n").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
-            b"hello\n",
-            "the line, at its newline"
-        );
-        s.write(m, b"abx\x7f\n").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
+        line(s, m, b"lo\n", sh, b"hello\n", "the line, at its newline");
+        line(
+            s,
+            m,
+            b"abx\x7f\n",
+            sh,
             b"ab\n",
-            "ERASE (DEL) removes one character"
+            "ERASE (DEL) removes one character",
         );
-        s.write(m, b"one two\x17three\n").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
+        line(
+            s,
+            m,
+            b"one two\x17three\n",
+            sh,
             b"one three\n",
-            "WERASE (^W) removes a word"
+            "WERASE (^W) removes a word",
         );
-        s.write(m, b"garbage\x15ok\n").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
+        line(
+            s,
+            m,
+            b"garbage\x15ok\n",
+            sh,
             b"ok\n",
-            "KILL (^U) removes the line"
+            "KILL (^U) removes the line",
         );
-        s.write(m, b"\x04").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
-            b"",
-            "EOF (^D) on an empty line reads 0"
-        );
-        s.write(m, b"part\x04").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
+        line(s, m, b"\x04", sh, b"", "EOF (^D) on an empty line reads 0");
+        line(
+            s,
+            m,
+            b"part\x04",
+            sh,
             b"part",
-            "EOF ends a line without a newline"
+            "EOF ends a line without a newline",
         );
-        s.write(m, "a\u{e9}\x7f\n".as_bytes()).unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
+        line(
+            s,
+            m,
+            "a\u{e9}\x7f\n".as_bytes(),
+            sh,
             b"a\n",
-            "a two-byte UTF-8 character erased as one"
+            "a two-byte UTF-8 character erased as one",
         );
         // What the terminal was shown: each erase as BS SP BS (ECHOE), one
         // for the two-byte character, ^D as ^D and two backspaces.
@@ -130,8 +137,7 @@ fn canonical_input_is_edited_and_delivered_by_line(_b: &dyn Backend) {
 fn echo_modes_and_onlcr(_b: &dyn Backend) {
     session_scenario("echo modes and ONLCR", |s| {
         let (m, sh) = login(s);
-        s.write(m, b"hi\n").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"hi\n");
+        line(s, m, b"hi\n", sh, b"hi\n", "");
         assert_eq!(
             s.read(m, 100).unwrap(),
             b"hi\r\n",
@@ -143,8 +149,7 @@ fn echo_modes_and_onlcr(_b: &dyn Backend) {
             t.c_lflag |= ECHONL | ECHOK;
         })
         .unwrap();
-        s.write(m, b"ab\x15cd\n").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"cd\n");
+        line(s, m, b"ab\x15cd\n", sh, b"cd\n", "");
         assert_eq!(
             s.read(m, 100).unwrap(),
             b"\r\n",
@@ -152,15 +157,12 @@ fn echo_modes_and_onlcr(_b: &dyn Backend) {
         );
         // ECHOK (no ECHOKE): the kill character is echoed, then a newline.
         s.modify_termios(sh, |t| t.c_lflag |= ECHO).unwrap();
-        s.write(m, b"ab\x15cd\n").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"cd\n");
+        line(s, m, b"ab\x15cd\n", sh, b"cd\n", "");
         assert_eq!(s.read(m, 100).unwrap(), b"ab^U\r\ncd\r\n", "ECHOK");
         // Output: ONLCR maps NL to CR NL; without it bytes pass as written.
-        s.write(sh, b"x\ny\n").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"x\r\ny\r\n");
+        line(s, sh, b"x\ny\n", m, b"x\r\ny\r\n", "");
         s.modify_termios(sh, |t| t.c_oflag &= !ONLCR).unwrap();
-        s.write(sh, b"x\ny\n").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"x\ny\n");
+        line(s, sh, b"x\ny\n", m, b"x\ny\n", "");
     });
 }
 
@@ -172,12 +174,7 @@ fn signal_characters_signal_the_foreground_group(_b: &dyn Backend) {
         let mark = s.mark();
         s.write(m, b"abc\x03").unwrap();
         assert_eq!(s.signals_since(mark), vec![(G, SHELL_PID, SIGINT)]);
-        s.write(m, b"\n").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
-            b"\n",
-            "^C flushed the typed \"abc\""
-        );
+        line(s, m, b"\n", sh, b"\n", "^C flushed the typed \"abc\"");
         // The echo: ldterm sends the echo of one input message after it has
         // handled the message, so "abc" is echoed after the ^C (and is not
         // flushed by it).
@@ -195,8 +192,7 @@ fn signal_characters_signal_the_foreground_group(_b: &dyn Backend) {
         );
         // Output queued toward the manager is flushed by a signal too.
         s.write(sh, b"output\n").unwrap();
-        s.write(m, b"\x03").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"^C", "queued output discarded");
+        line(s, m, b"\x03", m, b"^C", "queued output discarded");
         // NOFLSH: the signal is sent, nothing is flushed.
         s.modify_termios(sh, |t| t.c_lflag |= NOFLSH).unwrap();
         let mark = s.mark();
@@ -229,11 +225,13 @@ fn manager_side_flushes(_b: &dyn Backend) {
         s.modify_termios(sh, |t| t.c_lflag &= !ECHO).unwrap();
         s.write(m, b"typed").unwrap();
         s.world().flush(m, FLUSHW).unwrap();
-        s.write(m, b"new\n").unwrap();
-        assert_eq!(
-            s.read(sh, 100).unwrap(),
+        line(
+            s,
+            m,
             b"new\n",
-            "the partial line was discarded"
+            sh,
+            b"new\n",
+            "the partial line was discarded",
         );
         s.write(m, b"\x13").unwrap();
         s.write(sh, b"unseen").unwrap();
@@ -244,8 +242,7 @@ fn manager_side_flushes(_b: &dyn Backend) {
             Err(Errno::EAGAIN),
             "held output was discarded"
         );
-        s.write(sh, b"seen").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"seen");
+        line(s, sh, b"seen", m, b"seen", "");
     });
 }
 
@@ -254,25 +251,24 @@ fn manager_side_flushes(_b: &dyn Backend) {
 fn ixon_stops_and_restarts_output(_b: &dyn Backend) {
     session_scenario("IXON", |s| {
         let (m, sh) = login(s);
-        s.write(sh, b"one").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"one");
+        line(s, sh, b"one", m, b"one", "");
         s.write(m, b"\x13").unwrap();
         s.write(sh, b"two").unwrap();
         assert_eq!(s.read(m, 100), Err(Errno::EAGAIN), "^S holds output");
         s.write(sh, b"three").unwrap();
-        s.write(m, b"\x11").unwrap();
-        assert_eq!(
-            s.read(m, 100).unwrap(),
+        line(
+            s,
+            m,
+            b"\x11",
+            m,
             b"twothree",
-            "^Q releases it, nothing lost"
+            "^Q releases it, nothing lost",
         );
         // ^S and ^Q are not input.
-        s.write(m, b"x\n").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"x\n");
+        line(s, m, b"x\n", sh, b"x\n", "");
         // Without IXON they are.
         s.modify_termios(sh, |t| t.c_iflag &= !IXON).unwrap();
-        s.write(m, b"\x13\x11\n").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"\x13\x11\n");
+        line(s, m, b"\x13\x11\n", sh, b"\x13\x11\n", "");
     });
 }
 
@@ -291,8 +287,7 @@ fn raw_mode_vmin_and_vtime(_b: &dyn Backend) {
         };
         // VMIN 1, VTIME 0: each byte as it comes.
         s.modify_termios(sh, raw(1, 0)).unwrap();
-        s.write(m, b"a").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"a");
+        line(s, m, b"a", sh, b"a", "");
         // VMIN 3, VTIME 0: a read waits for three bytes.
         s.modify_termios(sh, raw(3, 0)).unwrap();
         s.write(m, b"bc").unwrap();
@@ -301,14 +296,12 @@ fn raw_mode_vmin_and_vtime(_b: &dyn Backend) {
             Err(Errno::BLOCKED),
             "two bytes of three: it waits"
         );
-        s.write(m, b"d").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"bcd");
+        line(s, m, b"d", sh, b"bcd", "");
         // VMIN 0, VTIME 0: a poll.
         s.modify_termios(sh, raw(0, 0)).unwrap();
         assert_eq!(s.read(sh, 100).unwrap(), b"", "nothing there: 0 at once");
         let t0 = s.now_ticks();
-        s.write(m, b"e").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"e");
+        line(s, m, b"e", sh, b"e", "");
         assert_eq!(s.now_ticks(), t0, "no time passed");
         // VMIN 0, VTIME 5: nothing comes in half a second: 0.
         s.modify_termios(sh, raw(0, 5)).unwrap();
@@ -380,8 +373,7 @@ fn window_size_break_and_drain(_b: &dyn Backend) {
         s.write(sh, b"pending").unwrap();
         let t = s.tcgetattr(sh).unwrap();
         assert_eq!(s.tcsetattr(sh, TCSETSW, &t), Err(Errno::BLOCKED));
-        s.write(m, b"\x11").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"pending");
+        line(s, m, b"\x11", m, b"pending", "");
         assert_eq!(
             s.tcsetattr(sh, TCSETSW, &t),
             Ok(()),
@@ -565,8 +557,7 @@ fn packet_mode_on_the_manager(_b: &dyn Backend) {
         assert_eq!(&data[..4], &(TCSETS as u32).to_le_bytes());
         assert_eq!(Termios::from_bytes(&data[data.len() - 36..]), t);
         // Data from the manager still reaches the shell.
-        s.write(m, b"ok\n").unwrap();
-        assert_eq!(s.read(sh, 100).unwrap(), b"ok\n");
+        line(s, m, b"ok\n", sh, b"ok\n", "");
     });
 }
 
@@ -697,7 +688,7 @@ fn libc_openpty(_b: &dyn Backend) {
 
 /// The check's `new_pty`: manager (O_NOCTTY), grantpt, unlockpt, the
 /// subsidiary opened O_RDWR | O_NOCTTY -- bare: no module pushed.
-fn acc_new_pty(s: &mut Session) -> (Fd, Fd) {
+fn acceptance_new_pty(s: &mut Session) -> (Fd, Fd) {
     let m = s.open_manager().unwrap();
     s.grantpt(m).unwrap();
     s.unlockpt(m).unwrap();
@@ -708,8 +699,8 @@ fn acc_new_pty(s: &mut Session) -> (Fd, Fd) {
 
 /// The check's `cooked_pty` on illumos: ptem and ldterm pushed
 /// (__I_PUSH_NOCTTY: the test process leads its session).
-fn acc_cooked_pty(s: &mut Session) -> (Fd, Fd) {
-    let (m, sub) = acc_new_pty(s);
+fn acceptance_cooked_pty(s: &mut Session) -> (Fd, Fd) {
+    let (m, sub) = acceptance_new_pty(s);
     s.push_noctty(sub, "ptem").unwrap();
     s.push_noctty(sub, "ldterm").unwrap();
     (m, sub)
@@ -751,7 +742,7 @@ fn transfer(s: &mut Session, src: Fd, dst: Fd, payload: &[u8]) -> Vec<u8> {
     got
 }
 
-fn acc_open_clone_device(_b: &dyn Backend) {
+fn acceptance_open_clone_device(_b: &dyn Backend) {
     session_scenario("open-clone-device", |s| {
         let m = s.open_manager().unwrap();
         let m2 = s.open_manager().unwrap();
@@ -762,9 +753,9 @@ fn acc_open_clone_device(_b: &dyn Backend) {
     });
 }
 
-fn acc_isptm(_b: &dyn Backend) {
+fn acceptance_isptm(_b: &dyn Backend) {
     session_scenario("isptm", |s| {
-        let (m, sub) = acc_new_pty(s);
+        let (m, sub) = acceptance_new_pty(s);
         assert_eq!(s.world().ioctl(m, ISPTM, &[]).map(|r| r.rval), Ok(0));
         assert_eq!(
             s.world().ioctl(sub, ISPTM, &[]).map(|r| r.rval),
@@ -773,7 +764,7 @@ fn acc_isptm(_b: &dyn Backend) {
     });
 }
 
-fn acc_grantpt_unlockpt_ptsname(_b: &dyn Backend) {
+fn acceptance_grantpt_unlockpt_ptsname(_b: &dyn Backend) {
     session_scenario("grantpt-unlockpt-ptsname", |s| {
         let m = s.open_manager().unwrap();
         s.grantpt(m).unwrap();
@@ -790,7 +781,7 @@ fn acc_grantpt_unlockpt_ptsname(_b: &dyn Backend) {
     });
 }
 
-fn acc_locked_subsidiary(_b: &dyn Backend) {
+fn acceptance_locked_subsidiary(_b: &dyn Backend) {
     session_scenario("locked-subsidiary", |s| {
         let m = s.open_manager().unwrap();
         s.grantpt(m).unwrap();
@@ -804,7 +795,7 @@ fn acc_locked_subsidiary(_b: &dyn Backend) {
     });
 }
 
-fn acc_subsidiary_owner_mode(_b: &dyn Backend) {
+fn acceptance_subsidiary_owner_mode(_b: &dyn Backend) {
     session_scenario("subsidiary-owner-mode", |s| {
         let m = s.open_manager().unwrap();
         s.grantpt(m).unwrap();
@@ -816,9 +807,9 @@ fn acc_subsidiary_owner_mode(_b: &dyn Backend) {
     });
 }
 
-fn acc_data_raw(_b: &dyn Backend) {
+fn acceptance_data_raw(_b: &dyn Backend) {
     session_scenario("data-raw", |s| {
-        let (m, sub) = acc_new_pty(s);
+        let (m, sub) = acceptance_new_pty(s);
         let payload: Vec<u8> = (0..256 * 256).map(|i| i as u8).collect();
         assert_eq!(transfer(s, m, sub, &payload), payload, "bare pts: verbatim");
         let back: Vec<u8> = payload.iter().rev().copied().collect();
@@ -826,42 +817,39 @@ fn acc_data_raw(_b: &dyn Backend) {
     });
 }
 
-fn acc_zero_length_write(_b: &dyn Backend) {
+fn acceptance_zero_length_write(_b: &dyn Backend) {
     session_scenario("zero-length-write", |s| {
-        let (m, sub) = acc_new_pty(s);
+        let (m, sub) = acceptance_new_pty(s);
         assert_eq!(s.write(m, b""), Ok(0));
         assert!(s.poll(sub).unwrap().pollin);
         assert_eq!(s.read(sub, 100).unwrap(), b"", "one zero-length read");
-        s.write(m, b"x").unwrap();
-        assert_eq!(s.read(sub, 100).unwrap(), b"x");
+        line(s, m, b"x", sub, b"x", "");
     });
 }
 
-fn acc_reopen_subsidiary(_b: &dyn Backend) {
+fn acceptance_reopen_subsidiary(_b: &dyn Backend) {
     session_scenario("reopen-subsidiary", |s| {
-        let (m, sub) = acc_new_pty(s);
+        let (m, sub) = acceptance_new_pty(s);
         let n = s.world().minor_of(m).unwrap();
         let sub2 = s.open_pts(Who::Shell, n, O_RDWR | O_NOCTTY).unwrap();
-        s.write(sub2, b"via-second-open").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"via-second-open");
+        line(s, sub2, b"via-second-open", m, b"via-second-open", "");
         s.close(sub2).unwrap();
-        s.write(m, b"still-open").unwrap();
-        assert_eq!(s.read(sub, 100).unwrap(), b"still-open");
+        line(s, m, b"still-open", sub, b"still-open", "");
     });
 }
 
-fn acc_push_ptem_ldterm(_b: &dyn Backend) {
+fn acceptance_push_ptem_ldterm(_b: &dyn Backend) {
     session_scenario("push-ptem-ldterm", |s| {
-        let (_m, sub) = acc_cooked_pty(s);
+        let (_m, sub) = acceptance_cooked_pty(s);
         assert_eq!(s.find(sub, "ptem"), Ok(1));
         assert_eq!(s.find(sub, "ldterm"), Ok(1));
         assert!(s.tcgetattr(sub).is_ok());
     });
 }
 
-fn acc_isatty(_b: &dyn Backend) {
+fn acceptance_isatty(_b: &dyn Backend) {
     session_scenario("isatty", |s| {
-        let (m, sub) = acc_cooked_pty(s);
+        let (m, sub) = acceptance_cooked_pty(s);
         // isatty is TCGETA.
         assert!(
             s.ioctl_buf(sub, TCGETA, &mut [0u8; 32]).is_ok(),
@@ -875,26 +863,24 @@ fn acc_isatty(_b: &dyn Backend) {
     });
 }
 
-fn acc_data_cooked(_b: &dyn Backend) {
+fn acceptance_data_cooked(_b: &dyn Backend) {
     session_scenario("data-cooked", |s| {
-        let (m, sub) = acc_cooked_pty(s);
+        let (m, sub) = acceptance_cooked_pty(s);
         s.modify_termios(sub, |t| {
             t.c_iflag |= ICRNL;
             t.c_oflag |= OPOST | ONLCR;
             t.c_lflag |= ICANON | ECHO | ISIG;
         })
         .unwrap();
-        s.write(m, b"ping\r").unwrap();
-        assert_eq!(s.read(sub, 100).unwrap(), b"ping\n");
+        line(s, m, b"ping\r", sub, b"ping\n", "");
         assert_eq!(s.read(m, 100).unwrap(), b"ping\r\n");
-        s.write(sub, b"pong\n").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"pong\r\n");
+        line(s, sub, b"pong\n", m, b"pong\r\n", "");
     });
 }
 
-fn acc_winsize(_b: &dyn Backend) {
+fn acceptance_winsize(_b: &dyn Backend) {
     session_scenario("winsize", |s| {
-        let (m, sub) = acc_cooked_pty(s);
+        let (m, sub) = acceptance_cooked_pty(s);
         let ws = Winsize {
             rows: 33,
             cols: 101,
@@ -907,9 +893,9 @@ fn acc_winsize(_b: &dyn Backend) {
     });
 }
 
-fn acc_winsize_without_ptem(_b: &dyn Backend) {
+fn acceptance_winsize_without_ptem(_b: &dyn Backend) {
     session_scenario("winsize-without-ptem", |s| {
-        let (m, _sub) = acc_new_pty(s);
+        let (m, _sub) = acceptance_new_pty(s);
         let ws = Winsize {
             rows: 24,
             cols: 80,
@@ -920,40 +906,34 @@ fn acc_winsize_without_ptem(_b: &dyn Backend) {
     });
 }
 
-fn acc_flush_input(_b: &dyn Backend) {
+fn acceptance_flush_input(_b: &dyn Backend) {
     session_scenario("flush-input", |s| {
-        let (m, sub) = acc_cooked_pty(s);
+        let (m, sub) = acceptance_cooked_pty(s);
         setraw(s, sub);
         s.set_nonblock(sub, true).unwrap();
         s.write(m, b"stale-input").unwrap();
         assert!(s.poll(sub).unwrap().pollin);
         s.ioctl_val(sub, TCFLSH, TCIFLUSH).unwrap();
         assert!(!s.poll(sub).unwrap().pollin, "nothing left after TCIFLUSH");
-        s.write(m, b"fresh").unwrap();
-        assert_eq!(s.read(sub, 100).unwrap(), b"fresh");
+        line(s, m, b"fresh", sub, b"fresh", "");
     });
 }
 
-fn acc_flush_output(_b: &dyn Backend) {
+fn acceptance_flush_output(_b: &dyn Backend) {
     session_scenario("flush-output", |s| {
-        let (m, sub) = acc_cooked_pty(s);
+        let (m, sub) = acceptance_cooked_pty(s);
         setraw(s, sub);
         s.set_nonblock(m, true).unwrap();
         s.write(sub, b"abcdef").unwrap();
         assert_eq!(s.read(m, 2).unwrap(), b"ab");
         s.ioctl_val(sub, TCFLSH, TCOFLUSH).unwrap();
-        s.write(sub, b"XYZ").unwrap();
-        assert_eq!(
-            s.read(m, 100).unwrap(),
-            b"XYZ",
-            "tcflush(subsidiary, TCOFLUSH)"
-        );
+        line(s, sub, b"XYZ", m, b"XYZ", "tcflush(subsidiary, TCOFLUSH)");
     });
 }
 
-fn acc_manager_close_hangup(_b: &dyn Backend) {
+fn acceptance_manager_close_hangup(_b: &dyn Backend) {
     session_scenario("manager-close-hangup", |s| {
-        let (m, sub) = acc_new_pty(s);
+        let (m, sub) = acceptance_new_pty(s);
         s.write(m, b"buffered").unwrap();
         assert!(s.poll(sub).unwrap().pollin);
         s.close(m).unwrap();
@@ -967,9 +947,9 @@ fn acc_manager_close_hangup(_b: &dyn Backend) {
     });
 }
 
-fn acc_subsidiary_close_eof(_b: &dyn Backend) {
+fn acceptance_subsidiary_close_eof(_b: &dyn Backend) {
     session_scenario("subsidiary-close-eof", |s| {
-        let (m, sub) = acc_new_pty(s);
+        let (m, sub) = acceptance_new_pty(s);
         s.write(sub, b"last-words").unwrap();
         s.close(sub).unwrap();
         assert_eq!(s.read(m, 100).unwrap(), b"last-words");
@@ -979,9 +959,9 @@ fn acc_subsidiary_close_eof(_b: &dyn Backend) {
     });
 }
 
-fn acc_many_ptys(_b: &dyn Backend) {
+fn acceptance_many_ptys(_b: &dyn Backend) {
     session_scenario("many-ptys", |s| {
-        let pairs: Vec<(Fd, Fd)> = (0..64).map(|_| acc_new_pty(s)).collect();
+        let pairs: Vec<(Fd, Fd)> = (0..64).map(|_| acceptance_new_pty(s)).collect();
         let mut names: Vec<String> = pairs.iter().map(|p| s.ptsname(p.0).unwrap()).collect();
         names.sort();
         names.dedup();
@@ -1003,9 +983,9 @@ fn acc_many_ptys(_b: &dyn Backend) {
     });
 }
 
-fn acc_pty_node_removed(_b: &dyn Backend) {
+fn acceptance_pty_node_removed(_b: &dyn Backend) {
     session_scenario("pty-node-removed", |s| {
-        let (m, sub) = acc_new_pty(s);
+        let (m, sub) = acceptance_new_pty(s);
         let n = s.world().minor_of(m).unwrap();
         s.close(sub).unwrap();
         s.close(m).unwrap();
@@ -1013,7 +993,7 @@ fn acc_pty_node_removed(_b: &dyn Backend) {
     });
 }
 
-fn acc_session_ctty(_b: &dyn Backend) {
+fn acceptance_session_ctty(_b: &dyn Backend) {
     session_scenario("session-ctty", |s| {
         let m = s.open_manager().unwrap();
         s.grantpt(m).unwrap();
@@ -1031,8 +1011,7 @@ fn acc_session_ctty(_b: &dyn Backend) {
             "tcgetpgrp works"
         );
         // What /bin/sh -c 'echo hello-$((6*7))' writes.
-        s.write(sub, b"hello-42\n").unwrap();
-        assert_eq!(s.read(m, 100).unwrap(), b"hello-42\r\n");
+        line(s, sub, b"hello-42\n", m, b"hello-42\r\n", "");
     });
 }
 
@@ -1044,7 +1023,7 @@ fn acc_session_ctty(_b: &dyn Backend) {
 fn grow_the_pty_table_first() {
     if let Some(v) = REAL.variants().into_iter().next() {
         let mut s = Session::new(v).expect("a world");
-        let pairs: Vec<(Fd, Fd)> = (0..64).map(|_| acc_new_pty(&mut s)).collect();
+        let pairs: Vec<(Fd, Fd)> = (0..64).map(|_| acceptance_new_pty(&mut s)).collect();
         // Freed last-made first, which leaves the arena as it was.
         for (m, sub) in pairs.into_iter().rev() {
             s.close(sub).unwrap();
@@ -1054,78 +1033,55 @@ fn grow_the_pty_table_first() {
     }
 }
 
+/// The scenarios, each named after its function.
+macro_rules! tests {
+    ($($f:ident),* $(,)?) => {
+        vec![$(Test::new(stringify!($f), $f)),*]
+    };
+}
+
 pub(crate) fn main() {
     if ptm_real::available() {
         grow_the_pty_table_first();
     }
     run_tests(
         &REAL,
-        vec![
-            Test::new(
-                "login_by_i_push_and_by_ptsstty",
-                login_by_i_push_and_by_ptsstty,
-            ),
-            Test::new(
-                "canonical_input_is_edited_and_delivered_by_line",
-                canonical_input_is_edited_and_delivered_by_line,
-            ),
-            Test::new("echo_modes_and_onlcr", echo_modes_and_onlcr),
-            Test::new(
-                "signal_characters_signal_the_foreground_group",
-                signal_characters_signal_the_foreground_group,
-            ),
-            Test::new("manager_side_flushes", manager_side_flushes),
-            Test::new(
-                "ixon_stops_and_restarts_output",
-                ixon_stops_and_restarts_output,
-            ),
-            Test::new("raw_mode_vmin_and_vtime", raw_mode_vmin_and_vtime),
-            Test::new("window_size_break_and_drain", window_size_break_and_drain),
-            Test::new(
-                "paste_into_a_canonical_reader",
-                paste_into_a_canonical_reader,
-            ),
-            Test::new(
-                "output_burst_under_flow_control",
-                output_burst_under_flow_control,
-            ),
-            Test::new("packet_mode_on_the_manager", packet_mode_on_the_manager),
-            Test::new(
-                "manager_close_hangs_up_the_session",
-                manager_close_hangs_up_the_session,
-            ),
-            Test::new(
-                "subsidiary_close_reads_eof_once",
-                subsidiary_close_reads_eof_once,
-            ),
-            Test::new("libc_ptsname", libc_ptsname),
-            Test::new("libc_openpty", libc_openpty),
-            Test::new("acceptance_open_clone_device", acc_open_clone_device),
-            Test::new("acceptance_isptm", acc_isptm),
-            Test::new(
-                "acceptance_grantpt_unlockpt_ptsname",
-                acc_grantpt_unlockpt_ptsname,
-            ),
-            Test::new("acceptance_locked_subsidiary", acc_locked_subsidiary),
-            Test::new(
-                "acceptance_subsidiary_owner_mode",
-                acc_subsidiary_owner_mode,
-            ),
-            Test::new("acceptance_data_raw", acc_data_raw),
-            Test::new("acceptance_zero_length_write", acc_zero_length_write),
-            Test::new("acceptance_reopen_subsidiary", acc_reopen_subsidiary),
-            Test::new("acceptance_push_ptem_ldterm", acc_push_ptem_ldterm),
-            Test::new("acceptance_isatty", acc_isatty),
-            Test::new("acceptance_data_cooked", acc_data_cooked),
-            Test::new("acceptance_winsize", acc_winsize),
-            Test::new("acceptance_winsize_without_ptem", acc_winsize_without_ptem),
-            Test::new("acceptance_flush_input", acc_flush_input),
-            Test::new("acceptance_flush_output", acc_flush_output),
-            Test::new("acceptance_manager_close_hangup", acc_manager_close_hangup),
-            Test::new("acceptance_subsidiary_close_eof", acc_subsidiary_close_eof),
-            Test::new("acceptance_many_ptys", acc_many_ptys),
-            Test::new("acceptance_pty_node_removed", acc_pty_node_removed),
-            Test::new("acceptance_session_ctty", acc_session_ctty),
+        tests![
+            login_by_i_push_and_by_ptsstty,
+            canonical_input_is_edited_and_delivered_by_line,
+            echo_modes_and_onlcr,
+            signal_characters_signal_the_foreground_group,
+            manager_side_flushes,
+            ixon_stops_and_restarts_output,
+            raw_mode_vmin_and_vtime,
+            window_size_break_and_drain,
+            paste_into_a_canonical_reader,
+            output_burst_under_flow_control,
+            packet_mode_on_the_manager,
+            manager_close_hangs_up_the_session,
+            subsidiary_close_reads_eof_once,
+            libc_ptsname,
+            libc_openpty,
+            acceptance_open_clone_device,
+            acceptance_isptm,
+            acceptance_grantpt_unlockpt_ptsname,
+            acceptance_locked_subsidiary,
+            acceptance_subsidiary_owner_mode,
+            acceptance_data_raw,
+            acceptance_zero_length_write,
+            acceptance_reopen_subsidiary,
+            acceptance_push_ptem_ldterm,
+            acceptance_isatty,
+            acceptance_data_cooked,
+            acceptance_winsize,
+            acceptance_winsize_without_ptem,
+            acceptance_flush_input,
+            acceptance_flush_output,
+            acceptance_manager_close_hangup,
+            acceptance_subsidiary_close_eof,
+            acceptance_many_ptys,
+            acceptance_pty_node_removed,
+            acceptance_session_ctty,
         ],
     )
 }

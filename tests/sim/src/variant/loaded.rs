@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use ptm::sys::mod_ops;
@@ -127,27 +127,10 @@ impl Variant {
     }
 }
 
-/// The repository root (tests/sim/../..).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
-}
-
 /// The module file for [`RUST_KMOD`] and whether it was named explicitly:
 /// `$PTM_KMOD` (a relative path is taken from the repository root), else
 /// `<repo>/target/kmod/ptm`.
-pub fn kmod_path() -> (PathBuf, bool) {
-    match std::env::var_os("PTM_KMOD").filter(|v| !v.is_empty()) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            if p.is_relative() {
-                (repo_root().join(p), true)
-            } else {
-                (p, true)
-            }
-        }
-        None => (repo_root().join("target").join("kmod").join("ptm"), false),
-    }
-}
+pub use ptm_test_support::kmod_path;
 
 /// Written to the process's stderr directly, so that the note shows even
 /// though the test harness captures `println!`.

@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The illumos amd64 kernel code flags (the `cw`-translated subset that
@@ -78,8 +78,46 @@ pub fn compile_kernel_object(
 
 /// Compiles the C reference driver (`ptm.c`) against the project's
 /// `include/` directory into an illumos kernel object at `out` -- the
-/// "C kernel object" variant of the module, loadable with
-/// [`crate::load_file`].
+/// "C kernel object" variant of the module, which the userland krtld
+/// (`ptm-kload`) loads.
 pub fn build_c_reference_kobj(ptm_c: &Path, include_dir: &Path, out: &Path) -> io::Result<()> {
     compile_kernel_object(ptm_c, &[include_dir], &[], out)
+}
+
+/// The preprocessor environment of an illumos amd64 kernel module (the
+/// defines illumos's kernel makefiles give every 64-bit module).
+pub const ILLUMOS_MODULE_DEFS: &[&str] = &[
+    "-Dsun",
+    "-D__sun",
+    "-D__SVR4",
+    "-D_SYSCALL32",
+    "-D_SYSCALL32_IMPL",
+    "-D_ELF64",
+    "-D_DDI_STRICT",
+];
+
+/// The header directories of an amd64 kernel module, below illumos's
+/// `usr/src`, in search order.
+pub const ILLUMOS_INCLUDE_DIRS: &[&str] = &["uts/i86pc", "uts/intel", "uts/common", "common"];
+
+/// Compiles `source` (a module of illumos's own, such as its `ptm.c`) to the
+/// kernel object `out` as illumos builds a module: against the headers of
+/// the illumos tree whose `usr/src` is `usr_src` ([`ILLUMOS_INCLUDE_DIRS`]),
+/// with [`ILLUMOS_MODULE_DEFS`], then `extra_flags`. Warnings are not
+/// errors: illumos's sources are compiled as they are.
+pub fn compile_illumos_module(
+    source: &Path,
+    usr_src: &Path,
+    extra_flags: &[&str],
+    out: &Path,
+) -> io::Result<()> {
+    let include: Vec<PathBuf> = ILLUMOS_INCLUDE_DIRS
+        .iter()
+        .map(|d| usr_src.join(d))
+        .collect();
+    let include: Vec<&Path> = include.iter().map(PathBuf::as_path).collect();
+    let mut flags = vec!["-Wno-error"];
+    flags.extend_from_slice(ILLUMOS_MODULE_DEFS);
+    flags.extend_from_slice(extra_flags);
+    compile_kernel_object(source, &include, &flags, out)
 }
