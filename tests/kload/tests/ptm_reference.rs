@@ -242,7 +242,7 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
 
     // SAFETY: every address read below is a field of ptm's static
     // structures in the loaded data/text areas (offsets from
-    // docs/illumos-abi.md), checked to lie inside the module first.
+    // docs/abi.md §5, §6), checked to lie inside the module first.
     unsafe {
         // struct modlinkage: ml_rev == MODREV_1, ml_linkage[0] = &modldrv, NULL.
         assert!(m.contains(modlinkage as *const ()));
@@ -382,7 +382,7 @@ fn c_reference_object_imports_only_what_the_abi_doc_lists() {
     let m = unsafe { load_file(&obj, &opts) }.expect("load");
     let mut names: Vec<&str> = m.imports().iter().map(|i| i.name()).collect();
     names.sort_unstable();
-    // docs/illumos-abi.md section 1.3, non-DEBUG build: 46 symbols.
+    // docs/abi.md section 3, non-DEBUG build: 46 symbols.
     assert_eq!(names.len(), 46, "{names:?}");
     for i in m.imports() {
         let expected = if i.name() == "mod_driverops" {

@@ -126,8 +126,9 @@ struct Half {
     after_close: Vec<u8>,
     /// Manager only: an ordinary read that raced with the last subsidiary
     /// close already returned the zero-length message (it is consumed by
-    /// that read: §2.4, each zero-length message gives exactly one 0-byte
-    /// read), so the closing protocol must not wait for another one.
+    /// that read: docs/streams.md §2.4, each zero-length message gives
+    /// exactly one 0-byte read), so the closing protocol must not wait for
+    /// another one.
     eof_seen: bool,
 }
 
