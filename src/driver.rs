@@ -50,15 +50,10 @@
 
 use core::ffi::c_int;
 
-use crate::ddi::{self, FlushMode, Message, PtTtys, Queue, Zone};
+use crate::ddi::{self, Errno, FlushMode, Message, PtTtys, Queue, Zone};
 use crate::flags::{OpenFlags, OpenState, PtState};
 use crate::logic::{self, PtIoctl};
 use crate::sys::{self, dev_t};
-
-/// Errors ptm returns (illumos values).
-const ENXIO: c_int = sys::ENXIO;
-const ENOMEM: c_int = sys::ENOMEM;
-const EINVAL: c_int = sys::EINVAL;
 
 /// Opens a manager: always through the clone device, one open per minor.
 ///
@@ -67,29 +62,29 @@ const EINVAL: c_int = sys::EINVAL;
 /// subsidiary side and sends the stream head its tty options. `*devp`
 /// returns with the new minor.
 #[inline]
-pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> c_int {
+pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> Result<(), Errno> {
     let sflag = OpenState::from_bits_retain(sflag);
     let dminor = logic::getminor(*devp);
 
     // Allow reopen.
     if !rqp.private().is_null() {
-        return 0;
+        return Ok(());
     }
 
     if sflag.contains(OpenState::MODOPEN) {
-        return ENXIO;
+        return Err(Errno::ENXIO);
     }
 
     // A direct open of a specific manager minor (through a hand-made /dev
     // node) is not supported.
     if !sflag.contains(OpenState::CLONEOPEN) && dminor != 0 {
-        return ENXIO;
+        return Err(Errno::ENXIO);
     }
 
     // The subsidiary driver must be attached before the open returns, so
     // that opening the subsidiary will succeed.
     if !ddi::attach_subsidiary() {
-        return ENXIO;
+        return Err(Errno::ENXIO);
     }
 
     // Stream-head read water marks, and a controlling tty unless O_NOCTTY
@@ -97,12 +92,12 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
     // a shortage fails the open before a pty is taken).
     let opts = logic::manager_setopts(OpenFlags::from_bits_retain(oflag));
     let Some(mop) = Message::stroptions(opts.flags.bits(), opts.hiwat, opts.lowat) else {
-        return ENOMEM;
+        return Err(Errno::ENOMEM);
     };
 
     let Some(ptmp) = PtTtys::alloc() else {
         drop(mop);
-        return ENOMEM;
+        return Err(Errno::ENOMEM);
     };
 
     let dminor = ptmp.minor();
@@ -121,14 +116,14 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
     *devp = logic::makedevice(logic::getmajor(*devp), dminor);
 
     // From here the pty is reached through q_ptr, until ptmclose.
-    0
+    Ok(())
 }
 
 /// Closes the manager: hangs up the subsidiary, unpublishes the manager's
 /// read queue, lets the subsidiary's write side drain (its service routine
 /// now NAKs and frees what it holds), unlinks and gives the pty back.
 #[inline]
-pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
+pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) {
     let r = ptmp.enter_read();
     if let Some(pts_rdq) = r.pts_rdq()
         && pts_rdq.has_next()
@@ -168,8 +163,6 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
         clear |= PtState::PTSTTY;
     }
     ptmp.close(clear);
-
-    0
 }
 
 /// The write-side put procedure: flushes and ioctls are handled here, data
@@ -188,32 +181,31 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
 /// outcome here is an outcome ptm.c can have, and the common path (data,
 /// ioctls) saves two `pt_lock` round trips per message.
 #[inline]
-pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) -> c_int {
+pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) {
     // Ordinary messages first (data above all): one test tells them from
     // the high-priority ones, a second M_IOCTL from the rest.
     let db_type = c_int::from(mp.db_type());
     if db_type < sys::QPCTL {
         if db_type == sys::M_IOCTL {
             ptm_ioctl(qp, ptmp, mp);
-            return 0;
+            return;
         }
     } else if db_type == sys::M_FLUSH {
         ptm_flush(qp, ptmp, mp);
-        return 0;
+        return;
     } else if db_type == sys::M_READ {
         // Caused by ldterm; cannot be passed to the subsidiary.
         drop(mp);
-        return 0;
+        return;
     }
     // Everything else goes to the subsidiary, once there is one.
     if !ptmp.subsidiary_ready() {
         error_reply(qp, Some(mp));
-        return 0;
+        return;
     }
     // putq fails only when a band structure cannot be allocated; illumos
     // then leaks the message, this frees it (`putq_or_refuse`).
     qp.putq_or_refuse(mp);
-    0
 }
 
 /// The `M_FLUSH` branch of ptmwput: a write-side flush empties ptm's write
@@ -270,7 +262,7 @@ fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mp: Message) {
     match logic::classify_ioctl(cmd) {
         PtIoctl::Other => {
             if !ptmp.subsidiary_ready() {
-                qp.miocnak(mp, 0, EINVAL);
+                qp.miocnak(mp, 0, Errno::EINVAL);
             } else {
                 // Queued for ptmwsrv. Deliberate difference: NAKed with
                 // ENOSR if no band structure can be allocated for it
@@ -316,12 +308,12 @@ extern "C" fn ptm_rare_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message, which
 /// ZONEPT: only a caller with PRIV_SYS_DEVICES may move the subsidiary into
 /// a zone, named by a `zoneid_t` payload in 0..=9999. The zone need not
 /// exist (yet).
-fn zonept(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
-    let cred = mp.ioctl().map(|ioc| ioc.cred()).ok_or(EINVAL)?;
+fn zonept(ptmp: &PtTtys, mp: &mut Message) -> Result<(), Errno> {
+    let cred = mp.ioctl().map(|ioc| ioc.cred()).ok_or(Errno::EINVAL)?;
     cred.drv_priv()?;
     let z = mp.pullup_payload::<sys::zoneid_t>()?;
     if !logic::zone_id_in_range(z) {
-        return Err(EINVAL);
+        return Err(Errno::EINVAL);
     }
     ptmp.lock().set_zoneid(z);
     Ok(())
@@ -329,14 +321,14 @@ fn zonept(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
 
 /// OWNERPT (from grantpt): the subsidiary node's owner, a `pt_own_t` whose
 /// ids must be valid in the pty's zone. No privilege is required.
-fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
+fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), Errno> {
     let own = mp.pullup_payload::<sys::pt_own_t>()?;
     // Deliberate fix: illumos passes a NULL zone on to VALID_UID and
     // zone_rele (a panic) when the pty's zone is gone; refuse instead.
-    let zone = Zone::find_by_id(ptmp.zoneid()).ok_or(EINVAL)?;
+    let zone = Zone::find_by_id(ptmp.zoneid()).ok_or(Errno::EINVAL)?;
     if !zone.valid_uid(own.pto_ruid) || !zone.valid_gid(own.pto_rgid) {
         // The zone hold is released on the way out, before the NAK.
-        return Err(EINVAL);
+        return Err(Errno::EINVAL);
     }
     drop(zone);
     ptmp.lock().set_owner(own.pto_ruid, own.pto_rgid);
@@ -351,7 +343,8 @@ fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
 #[inline(never)]
 #[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_error_reply"))]
 fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
-    if let Some(err) = Message::exchange(mp, sys::M_ERROR as u8, [sys::NOERROR, EINVAL as u8]) {
+    let bytes = [sys::NOERROR, Errno::EINVAL.to_byte()];
+    if let Some(err) = Message::exchange(mp, sys::M_ERROR as u8, bytes) {
         qp.qreply(err);
     }
 }
@@ -359,13 +352,12 @@ fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
 /// The read-side service routine: the manager's stream head has room again,
 /// so let the subsidiary's write side send what it holds.
 #[inline]
-pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
+pub fn ptmrsrv(ptmp: &PtTtys) {
     let r = ptmp.enter_read();
     if let Some(pts_rdq) = r.pts_rdq() {
         pts_rdq.wr().qenable();
     }
     r.release();
-    0
 }
 
 /// The write-side service routine: passes queued messages to the
@@ -373,10 +365,10 @@ pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
 /// the subsidiary is gone or locked, discards them -- NAKing ioctls so their
 /// callers wake -- and raises the write error.
 #[inline]
-pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
+pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) {
     // If there are no messages there's nothing to do.
     let Some(mp) = qp.getq() else {
-        return 0;
+        return;
     };
 
     let r = ptmp.enter_read();
@@ -385,7 +377,6 @@ pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
         None => discard_all(qp, mp),
     }
     r.release();
-    0
 }
 
 /// ptmwsrv's loop: passes messages up the subsidiary's stream while it has
@@ -418,7 +409,7 @@ fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_>, mut mp: Message) {
 fn discard_all(qp: Queue<'_>, mut mp: Message) {
     loop {
         if c_int::from(mp.db_type()) == sys::M_IOCTL {
-            qp.miocnak(mp, 0, EINVAL);
+            qp.miocnak(mp, 0, Errno::EINVAL);
         } else {
             drop(mp);
         }

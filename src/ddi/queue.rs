@@ -4,7 +4,7 @@ use core::ffi::{c_int, c_void};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::Message;
+use super::{Errno, Message};
 use crate::sys;
 
 /// How `flushq`/`flushband` choose what to free.
@@ -158,7 +158,7 @@ impl<'q> Queue<'q> {
         if let Err(back) = self.putq(mp)
             && c_int::from(back.db_type()) == sys::M_IOCTL
         {
-            self.miocnak(back, 0, sys::ENOSR);
+            self.miocnak(back, 0, Errno::ENOSR);
         }
     }
 
@@ -239,9 +239,10 @@ impl<'q> Queue<'q> {
         unsafe { sys::miocack(self.q.as_ptr(), mp.into_raw(), count, rval) }
     }
 
-    /// `miocnak(9F)`: refuses an `M_IOCTL` with `error`.
-    pub fn miocnak(self, mp: Message, count: c_int, error: c_int) {
+    /// `miocnak(9F)`: refuses an `M_IOCTL` with `error` (where an
+    /// [`Errno`] becomes the C `ioc_error`).
+    pub fn miocnak(self, mp: Message, count: c_int, error: Errno) {
         // SAFETY: as for miocack.
-        unsafe { sys::miocnak(self.q.as_ptr(), mp.into_raw(), count, error) }
+        unsafe { sys::miocnak(self.q.as_ptr(), mp.into_raw(), count, error.to_c()) }
     }
 }
