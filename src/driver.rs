@@ -50,7 +50,7 @@
 
 use core::ffi::c_int;
 
-use crate::ddi::{self, Errno, FlushMode, Message, PtTtys, Queue, Zone};
+use crate::ddi::{self, Errno, FlushMode, Message, Plumbed, PtTtys, Queue, Zone};
 use crate::flags::{OpenFlags, OpenState, PtState};
 use crate::logic::{self, PtIoctl};
 use crate::sys::{self, dev_t};
@@ -104,7 +104,8 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
 
     rqp.set_private_pair(ptmp.as_ptr());
 
-    rqp.qprocson();
+    // From here the read queue has the stream head above it.
+    let rqp = rqp.qprocson();
 
     // Allow the subsidiary to send messages to the manager.
     let mut w = ptmp.enter_write();
@@ -125,6 +126,8 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
 #[inline]
 pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) {
     let r = ptmp.enter_read();
+    // ptm.c tests q_next before putnextctl; a published pts_rdq always has
+    // one (`Plumbed`), so the test only keeps step with ptm.c.
     if let Some(pts_rdq) = r.pts_rdq()
         && pts_rdq.has_next()
     {
@@ -383,7 +386,7 @@ pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) {
 /// room (high-priority ones regardless); the first one that must wait goes
 /// back on the queue.
 #[inline(always)]
-fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_>, mut mp: Message) {
+fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_, Plumbed>, mut mp: Message) {
     loop {
         // Ordinary messages wait while the subsidiary is full; high-priority
         // ones go regardless.

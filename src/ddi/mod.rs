@@ -26,5 +26,5 @@ pub use errno::Errno;
 pub use ioctl::{Cred, IocBlk};
 pub use message::{Head, Message, Payload};
 pub use ptty::{PtLock, PtTtys, ReadRef, WriteRef, attach_subsidiary, ptms_init};
-pub use queue::{FlushMode, Queue};
+pub use queue::{AnyQueue, FlushMode, Plumbed, Queue};
 pub use zone::Zone;

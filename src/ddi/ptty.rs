@@ -19,7 +19,7 @@ use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU16, Ordering};
 
-use super::{Message, Queue};
+use super::{Message, Plumbed, Queue};
 use crate::flags::PtState;
 use crate::sys;
 
@@ -211,11 +211,15 @@ impl<'a> Pty<'a> {
         PtState::from_bits_retain(bits)
     }
 
-    /// The queue named by `field`, valid for the guard's borrow `'g`.
-    fn queue_field<'g>(self, field: *mut *mut sys::queue_t) -> Option<Queue<'g>> {
+    /// The queue named by `field`, valid and plumbed for the guard's
+    /// borrow `'g`.
+    fn queue_field<'g>(self, field: *mut *mut sys::queue_t) -> Option<Queue<'g, Plumbed>> {
         // SAFETY: `field` points into the live pty; the caller holds a
         // reference lock for 'g, during which the queue it names (if any)
-        // cannot be torn down because its owner needs the write side.
+        // cannot be torn down because its owner needs the write side. Its
+        // owner publishes it only after its qprocson and withdraws it
+        // (under the write side) before its qprocsoff, so it has a
+        // successor for all of 'g.
         unsafe { Queue::from_raw(*field) }
     }
 }
@@ -387,8 +391,8 @@ pub struct ReadRef<'a> {
 
 impl ReadRef<'_> {
     /// The subsidiary's read queue, if the subsidiary is open. It stays
-    /// valid while this reference is held.
-    pub fn pts_rdq(&self) -> Option<Queue<'_>> {
+    /// valid, with a successor, while this reference is held.
+    pub fn pts_rdq(&self) -> Option<Queue<'_, Plumbed>> {
         // SAFETY: field of the live pty; we hold a reader reference.
         self.pty
             .queue_field(unsafe { ptr::addr_of_mut!((*self.pty.raw()).pts_rdq) })
@@ -396,7 +400,7 @@ impl ReadRef<'_> {
 
     /// The subsidiary's read queue if traffic may go to it: unlocked and
     /// open (see [`logic::subsidiary_ready`](crate::logic::subsidiary_ready)).
-    pub fn ready_subsidiary(&self) -> Option<Queue<'_>> {
+    pub fn ready_subsidiary(&self) -> Option<Queue<'_, Plumbed>> {
         let q = self.pts_rdq();
         crate::logic::subsidiary_ready(self.pty.state(), q.is_some())
             .then_some(q)
@@ -428,8 +432,10 @@ pub struct WriteRef<'a> {
 }
 
 impl WriteRef<'_> {
-    /// Publishes (or withdraws, with `None`) the manager's read queue.
-    pub fn set_ptm_rdq(&mut self, q: Option<Queue<'_>>) {
+    /// Publishes (or withdraws, with `None`) the manager's read queue. Only
+    /// a plumbed queue (after `qprocson`) may be published: pts `putnext`s
+    /// to it.
+    pub fn set_ptm_rdq(&mut self, q: Option<Queue<'_, Plumbed>>) {
         let raw = q.map_or(ptr::null_mut(), Queue::as_ptr);
         // SAFETY: ptm_rdq is only written under the writer mark, held.
         unsafe { (*self.pty.raw()).ptm_rdq = raw }
@@ -446,7 +452,7 @@ impl WriteRef<'_> {
     }
 
     /// The subsidiary's read queue, if open.
-    pub fn pts_rdq(&self) -> Option<Queue<'_>> {
+    pub fn pts_rdq(&self) -> Option<Queue<'_, Plumbed>> {
         // SAFETY: field of the live pty; we hold the writer mark.
         self.pty
             .queue_field(unsafe { ptr::addr_of_mut!((*self.pty.raw()).pts_rdq) })
