@@ -57,6 +57,7 @@ pub struct PtTtys {
 impl PtTtys {
     /// `pt_ttys_alloc()`: a new pty, in state `PTMOPEN | PTLOCK`, or `None`
     /// when memory is short or the pty limit is reached.
+    #[must_use = "the pty leaks unless it is given back with `close`"]
     pub fn alloc() -> Option<PtTtys> {
         // SAFETY: no preconditions; the result is NULL or a pty whose
         // PTMOPEN state we now own.
@@ -294,6 +295,7 @@ fn pt_exit_write(pty: Pty<'_>) {
 }
 
 /// `pt_lock` held. Dropping it releases the mutex.
+#[must_use = "pt_lock is released as soon as the guard is dropped"]
 pub struct PtLock<'a> {
     pty: Pty<'a>,
 }
@@ -385,6 +387,7 @@ impl Drop for PtLock<'_> {
 }
 
 /// A reader reference (PT_ENTER_READ); PT_EXIT_READ on drop.
+#[must_use = "the reader reference is released as soon as the guard is dropped"]
 pub struct ReadRef<'a> {
     pty: Pty<'a>,
 }
@@ -427,6 +430,7 @@ impl Drop for ReadRef<'_> {
 }
 
 /// The writer mark (PT_ENTER_WRITE); PT_EXIT_WRITE on drop.
+#[must_use = "the writer mark is released as soon as the guard is dropped"]
 pub struct WriteRef<'a> {
     pty: Pty<'a>,
 }
@@ -442,6 +446,7 @@ impl WriteRef<'_> {
     }
 
     /// Takes the preallocated zero-length message pts stored for its close.
+    #[must_use = "the message is freed if dropped; say so with `drop`"]
     pub fn take_nullmsg(&mut self) -> Option<Message> {
         // SAFETY: pt_nullmsg is only read or written under the writer mark,
         // held; the message it names belongs to whoever takes it out.
