@@ -21,7 +21,68 @@
 //! ioctls with a NAK, everything else with a two-byte `M_ERROR` that sets
 //! a persistent EINVAL write error on the manager's stream head.
 //!
+//! # Locking and the protocol shared with pts
+//!
+//! Two mutexes and one reference count order everything ptm and pts share.
+//!
+//! * **`ptms_lock`** (global, ptms_conf's) guards the table of ptys, the
+//!   minor numbers and the pty count. ptm never takes it itself: only
+//!   inside `pt_ttys_alloc` and `ptms_close`, which it calls holding no
+//!   other lock and no reference.
+//! * **`pt_lock`** (one per pty) guards `pt_state`, `pt_zoneid`, the owner
+//!   (`pt_ruid`, `pt_rgid`) and `pt_refcnt`. It is a real mutex: ptm holds
+//!   it only to change one of those fields ([`PtLock`](ddi::PtLock)) or
+//!   the count, and never across a call into STREAMS.
+//! * **Order:** a path that needs both takes `ptms_lock` first, then
+//!   `pt_lock` -- `ptms_close`, and pts's open, which looks the pty up and
+//!   checks its state under both. Nothing takes them the other way round.
+//! * **The reference locks** (`PT_ENTER_READ`/`PT_EXIT_READ`,
+//!   `PT_ENTER_WRITE`/`PT_EXIT_WRITE`; here [`ReadRef`](ddi::ReadRef) and
+//!   [`WriteRef`](ddi::WriteRef)) make a readers/writer lock out of
+//!   `pt_refcnt` -- the number of readers, or -1 for the one writer -- with
+//!   waiters sleeping on `pt_cv` under `pt_lock`. They exist for one thing:
+//!   the peer's read queue must not go away while it is used. A reference
+//!   is a count, not a held mutex, so a reader may keep it across `putnext`
+//!   and `putq`, and may take another while it has one (a `putnext` can
+//!   come back into this driver on the same thread). Only the open and
+//!   close routines of ptm and pts take the writer mark, never while they
+//!   hold a reader reference.
+//!
+//! Who writes which field of `struct pt_ttys`:
+//!
+//! * `ptm_rdq`: ptm, under the writer mark -- set in open only after
+//!   `qprocson`, so that pts never sees a half-plumbed queue, and cleared in
+//!   close before `qprocsoff`. pts reads it under a reader reference to
+//!   send upstream to the manager.
+//! * `pts_rdq`: pts, in the same way in its own open and close. ptm reads
+//!   it under a reader reference to send to the subsidiary (the
+//!   [`Plumbed`] queue type records that it has a successor), and without
+//!   one as a snapshot to choose between queueing and refusing
+//!   ([`ptmwput`]).
+//! * `pt_nullmsg`: pts stores the empty message it preallocates in its
+//!   open and takes it back in its close; ptm's close frees whatever is
+//!   left. Always under the writer mark, which spares it a mutex.
+//! * `pt_state`, under `pt_lock`: `pt_ttys_alloc` starts a pty at
+//!   `PTMOPEN | PTLOCK`; ptm clears `PTLOCK` (UNLKPT, the only way to
+//!   unlock, and never undone) and sets `PTSTTY` (PTSSTTY); pts sets
+//!   `PTSOPEN` in its open and may set `PTSTTY` (its own PTSSTTY); each
+//!   side's close has `ptms_close` clear its bits (ptm: `PTMOPEN | PTLOCK`,
+//!   here also `PTSTTY`, below; pts: `PTSOPEN | PTSTTY`). ptm reads the
+//!   state without the lock: each read is one atomic load, as good as the
+//!   snapshot ptm.c takes.
+//! * `pt_zoneid`: the opener's zone at allocation, then ptm (ZONEPT), under
+//!   `pt_lock`; pts's open refuses callers of other zones.
+//! * `pt_ruid`, `pt_rgid`: ptm (OWNERPT) under `pt_lock`; ptms_conf's
+//!   `ptms_set_owner` (a chown of the `/dev/pts` node) under `ptms_lock`.
+//! * `pt_minor` (and `pt_pid`) are fixed at allocation; `pt_refcnt` changes
+//!   only inside the reference-lock operations.
+//!
 //! # The deliberate differences from illumos
+//!
+//! The driver does what ptm.c does, message for message -- the tests
+//! compare the two -- except where listed here.
+//!
+//! Behaviour:
 //!
 //! * OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
 //!   NULL when ZONEPT moved the pty into a zone that no longer exists (or
@@ -35,18 +96,31 @@
 //!   timeout ([`ptm_ioctl`], `Queue::putq_or_refuse`).
 //! * Any other message that `putq` or `putbq` cannot queue is freed;
 //!   illumos leaks it ([`ptmwput`], `send_to_subsidiary`).
-//! * The put procedure takes the reader reference only on the `M_FLUSH`
-//!   path, the one that uses the peer's queue (no outcome changes;
-//!   [`ptmwput`] says why).
 //! * The manager's close clears PTSTTY as well as PTMOPEN and PTLOCK when
 //!   no subsidiary is open, so that a pty freed without a subsidiary ever
 //!   opening has no state left (illumos's DEBUG kernel asserts that when
 //!   the pty cache is reaped; [`ptmclose`]).
+//! * An `M_IOCTL` whose first block is too small for an `iocblk` (the
+//!   stream head never sends one; only a module above ptm could) is freed
+//!   unanswered; ptm.c reads its command regardless and forwards it or
+//!   answers it, writing the answer past the block ([`ptm_ioctl`]).
 //!
-//! Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
-//! kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
-//! invariants; here they are the documented safety preconditions of the
-//! entry-point glue (`PtTtys::of_open_stream`).
+//! No behaviour changes, but not the same code:
+//!
+//! * The put procedure takes the reader reference only on the `M_FLUSH`
+//!   path, the one that uses the peer's queue ([`ptmwput`] says why no
+//!   outcome changes).
+//! * `getminor`, `getmajor` and `makedevice` are computed in place
+//!   ([`logic`]), not called.
+//! * What is rare or holds values across calls is in functions of its own
+//!   that ptm.c does not have (`ptm_flush`, `ptm_unlkpt`, `ptm_rare_ioctl`,
+//!   `ptm_error_reply`, `ptm_discard_all`, `ptm_putq_banded`, and `pt_wait`
+//!   for the reference locks' waits); ptm.c's functions and tables keep
+//!   their names.
+//! * Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
+//!   kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
+//!   invariants; here they are the documented safety preconditions of the
+//!   entry-point glue (`PtTtys::of_open_stream`).
 
 use core::ffi::c_int;
 
