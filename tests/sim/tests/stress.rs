@@ -347,7 +347,7 @@ fn finish_after_subsidiary_close(
         match r {
             Ok(v) if v.is_empty() => {
                 // Data may follow the zero-length message: ptswsrv, under
-                // READ like ptsclose's drain (step 3, §3.4; pts is D_MP, no
+                // READ like ptsclose's drain (step 3, docs/streams.md §3.4; pts is D_MP, no
                 // perimeter), may have taken a message off the pts write
                 // queue with getq before the drain and send it with putnext
                 // only after ptsclose has sent the zero-length message.
@@ -465,9 +465,9 @@ fn half_op(
                 Err(Errno::EIO) | Err(Errno::ENXIO) if other_closed() => {}
                 // ptmwput (ptm.c, `default:` case) answers data written
                 // while `pts_rdq == NULL` -- the subsidiary's last close has
-                // run ptsclose step 2 (§3.4) -- with M_ERROR(NOERROR,
+                // run ptsclose step 2 (docs/streams.md §3.4) -- with M_ERROR(NOERROR,
                 // EINVAL): the manager stream's write error is set for good
-                // (§2.2) and every later write fails with EINVAL. Only once
+                // (docs/streams.md §2.2) and every later write fails with EINVAL. Only once
                 // the subsidiary's close has begun (state S_CLOSED is set
                 // before its close() call); this end is then write-dead and
                 // the slot's closing protocol takes over.
@@ -488,7 +488,7 @@ fn half_op(
                     }
                     if end == 0 {
                         // The last subsidiary close raced with this read,
-                        // which got its zero-length message (§2.4).
+                        // which got its zero-length message (docs/streams.md §2.4).
                         half.eof_seen = true;
                         sh.count("zero-length read taken by an ordinary read");
                     }
@@ -521,7 +521,7 @@ fn half_op(
             match r {
                 Ok(()) => sh.count("flushes"),
                 Err(Errno::EIO) | Err(Errno::ENXIO) if other_closed() => {}
-                // The manager's persistent write error (§2.2: every ioctl
+                // The manager's persistent write error (docs/streams.md §2.2: every ioctl
                 // but a few read-only ones fails with EINVAL, I_FLUSH
                 // included), set by a write racing with the subsidiary's
                 // last close (see the write case).
@@ -556,7 +556,7 @@ fn half_op(
                 ));
             }
             // ISPTM fails only with the manager's persistent write error
-            // (§2.2: EINVAL before the ioctl is sent), possible once the
+            // (docs/streams.md §2.2: EINVAL before the ioctl is sent), possible once the
             // subsidiary's last close has begun (see the write case).
             if cmd == ISPTM && r.is_err() && !(r == Err(Errno::EINVAL) && other_closed()) {
                 return Err(format!("slot {idx} manager: ISPTM: {:?}", r.err()));
@@ -565,7 +565,7 @@ fn half_op(
         }
         90..=96 => {
             let p = w.poll(fd).map_err(|e| format!("poll: {e}"))?;
-            // POLLERR on the manager = its persistent write error (§2.2),
+            // POLLERR on the manager = its persistent write error (docs/streams.md §2.2),
             // legitimate only once the subsidiary's last close has begun.
             if p.pollerr && !(end == 0 && other_closed()) {
                 return Err(format!("slot {idx} {name}: POLLERR"));
