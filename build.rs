@@ -15,7 +15,7 @@ use bindgen::callbacks::{IntKind, ParseCallbacks};
 /// Gives each integer constant the C type of its macro expression.
 ///
 /// Most illumos constants are plain `int` expressions; the few that are
-/// not are listed explicitly, as `docs/illumos-abi.md` §3 reports them.
+/// not are listed explicitly, as `docs/abi.md` §4 lists them.
 #[derive(Debug)]
 struct MacroTypes;
 

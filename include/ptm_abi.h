@@ -4,7 +4,7 @@
  * ptms_conf interface shared with pts.
  *
  * This header is written by the ptm-rs project from the compiler-verified
- * facts in docs/illumos-abi.md (illumos-gate 367731f0, 2025-02).  It is
+ * facts in docs/abi.md (illumos-gate 367731f0, 2025-02).  It is
  * consumed three ways:
  *
  *   1. build.rs runs bindgen over it to produce the raw Rust bindings

@@ -21,7 +21,68 @@
 //! ioctls with a NAK, everything else with a two-byte `M_ERROR` that sets
 //! a persistent EINVAL write error on the manager's stream head.
 //!
+//! # Locking and the protocol shared with pts
+//!
+//! Two mutexes and one reference count order everything ptm and pts share.
+//!
+//! * **`ptms_lock`** (global, ptms_conf's) guards the table of ptys, the
+//!   minor numbers and the pty count. ptm never takes it itself: only
+//!   inside `pt_ttys_alloc` and `ptms_close`, which it calls holding no
+//!   other lock and no reference.
+//! * **`pt_lock`** (one per pty) guards `pt_state`, `pt_zoneid`, the owner
+//!   (`pt_ruid`, `pt_rgid`) and `pt_refcnt`. It is a real mutex: ptm holds
+//!   it only to change one of those fields ([`PtLock`](ddi::PtLock)) or
+//!   the count, and never across a call into STREAMS.
+//! * **Order:** a path that needs both takes `ptms_lock` first, then
+//!   `pt_lock` -- `ptms_close`, and pts's open, which looks the pty up and
+//!   checks its state under both. Nothing takes them the other way round.
+//! * **The reference locks** (`PT_ENTER_READ`/`PT_EXIT_READ`,
+//!   `PT_ENTER_WRITE`/`PT_EXIT_WRITE`; here [`ReadRef`](ddi::ReadRef) and
+//!   [`WriteRef`](ddi::WriteRef)) make a readers/writer lock out of
+//!   `pt_refcnt` -- the number of readers, or -1 for the one writer -- with
+//!   waiters sleeping on `pt_cv` under `pt_lock`. They exist for one thing:
+//!   the peer's read queue must not go away while it is used. A reference
+//!   is a count, not a held mutex, so a reader may keep it across `putnext`
+//!   and `putq`, and may take another while it has one (a `putnext` can
+//!   come back into this driver on the same thread). Only the open and
+//!   close routines of ptm and pts take the writer mark, never while they
+//!   hold a reader reference.
+//!
+//! Who writes which field of `struct pt_ttys`:
+//!
+//! * `ptm_rdq`: ptm, under the writer mark -- set in open only after
+//!   `qprocson`, so that pts never sees a half-plumbed queue, and cleared in
+//!   close before `qprocsoff`. pts reads it under a reader reference to
+//!   send upstream to the manager.
+//! * `pts_rdq`: pts, in the same way in its own open and close. ptm reads
+//!   it under a reader reference to send to the subsidiary (the
+//!   [`Plumbed`] queue type records that it has a successor), and without
+//!   one as a snapshot to choose between queueing and refusing
+//!   ([`ptmwput`]).
+//! * `pt_nullmsg`: pts stores the empty message it preallocates in its
+//!   open and takes it back in its close; ptm's close frees whatever is
+//!   left. Always under the writer mark, which spares it a mutex.
+//! * `pt_state`, under `pt_lock`: `pt_ttys_alloc` starts a pty at
+//!   `PTMOPEN | PTLOCK`; ptm clears `PTLOCK` (UNLKPT, the only way to
+//!   unlock, and never undone) and sets `PTSTTY` (PTSSTTY); pts sets
+//!   `PTSOPEN` in its open and may set `PTSTTY` (its own PTSSTTY); each
+//!   side's close has `ptms_close` clear its bits (ptm: `PTMOPEN | PTLOCK`,
+//!   here also `PTSTTY`, below; pts: `PTSOPEN | PTSTTY`). ptm reads the
+//!   state without the lock: each read is one atomic load, as good as the
+//!   snapshot ptm.c takes.
+//! * `pt_zoneid`: the opener's zone at allocation, then ptm (ZONEPT), under
+//!   `pt_lock`; pts's open refuses callers of other zones.
+//! * `pt_ruid`, `pt_rgid`: ptm (OWNERPT) under `pt_lock`; ptms_conf's
+//!   `ptms_set_owner` (a chown of the `/dev/pts` node) under `ptms_lock`.
+//! * `pt_minor` (and `pt_pid`) are fixed at allocation; `pt_refcnt` changes
+//!   only inside the reference-lock operations.
+//!
 //! # The deliberate differences from illumos
+//!
+//! The driver does what ptm.c does, message for message -- the tests
+//! compare the two -- except where listed here.
+//!
+//! Behaviour:
 //!
 //! * OWNERPT looks up the pty's zone with `zone_find_by_id`, which returns
 //!   NULL when ZONEPT moved the pty into a zone that no longer exists (or
@@ -35,30 +96,38 @@
 //!   timeout ([`ptm_ioctl`], `Queue::putq_or_refuse`).
 //! * Any other message that `putq` or `putbq` cannot queue is freed;
 //!   illumos leaks it ([`ptmwput`], `send_to_subsidiary`).
-//! * The put procedure takes the reader reference only on the `M_FLUSH`
-//!   path, the one that uses the peer's queue (no outcome changes;
-//!   [`ptmwput`] says why).
 //! * The manager's close clears PTSTTY as well as PTMOPEN and PTLOCK when
 //!   no subsidiary is open, so that a pty freed without a subsidiary ever
 //!   opening has no state left (illumos's DEBUG kernel asserts that when
 //!   the pty cache is reaped; [`ptmclose`]).
+//! * An `M_IOCTL` whose first block is too small for an `iocblk` (the
+//!   stream head never sends one; only a module above ptm could) is freed
+//!   unanswered; ptm.c reads its command regardless and forwards it or
+//!   answers it, writing the answer past the block ([`ptm_ioctl`]).
 //!
-//! Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
-//! kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
-//! invariants; here they are the documented safety preconditions of the
-//! entry-point glue (`PtTtys::of_open_stream`).
+//! No behaviour changes, but not the same code:
+//!
+//! * The put procedure takes the reader reference only on the `M_FLUSH`
+//!   path, the one that uses the peer's queue ([`ptmwput`] says why no
+//!   outcome changes).
+//! * `getminor`, `getmajor` and `makedevice` are computed in place
+//!   ([`logic`]), not called.
+//! * What is rare or holds values across calls is in functions of its own
+//!   that ptm.c does not have (`ptm_flush`, `ptm_unlkpt`, `ptm_rare_ioctl`,
+//!   `ptm_error_reply`, `ptm_discard_all`, `ptm_putq_banded`, and `pt_wait`
+//!   for the reference locks' waits); ptm.c's functions and tables keep
+//!   their names.
+//! * Debug logging (`DBG`, `DDBG`) is compiled out of a non-DEBUG illumos
+//!   kernel and so is absent here. ptm.c's `ASSERT(q->q_ptr)`s are framework
+//!   invariants; here they are the documented safety preconditions of the
+//!   entry-point glue (`PtTtys::of_open_stream`).
 
 use core::ffi::c_int;
 
-use crate::ddi::{self, FlushMode, Message, PtTtys, Queue, Zone};
+use crate::ddi::{self, Errno, FlushMode, Message, Plumbed, PtTtys, Queue, Zone};
 use crate::flags::{OpenFlags, OpenState, PtState};
 use crate::logic::{self, PtIoctl};
 use crate::sys::{self, dev_t};
-
-/// Errors ptm returns (illumos values).
-const ENXIO: c_int = sys::ENXIO;
-const ENOMEM: c_int = sys::ENOMEM;
-const EINVAL: c_int = sys::EINVAL;
 
 /// Opens a manager: always through the clone device, one open per minor.
 ///
@@ -67,29 +136,29 @@ const EINVAL: c_int = sys::EINVAL;
 /// subsidiary side and sends the stream head its tty options. `*devp`
 /// returns with the new minor.
 #[inline]
-pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> c_int {
+pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> Result<(), Errno> {
     let sflag = OpenState::from_bits_retain(sflag);
     let dminor = logic::getminor(*devp);
 
     // Allow reopen.
     if !rqp.private().is_null() {
-        return 0;
+        return Ok(());
     }
 
     if sflag.contains(OpenState::MODOPEN) {
-        return ENXIO;
+        return Err(Errno::ENXIO);
     }
 
     // A direct open of a specific manager minor (through a hand-made /dev
     // node) is not supported.
     if !sflag.contains(OpenState::CLONEOPEN) && dminor != 0 {
-        return ENXIO;
+        return Err(Errno::ENXIO);
     }
 
     // The subsidiary driver must be attached before the open returns, so
     // that opening the subsidiary will succeed.
     if !ddi::attach_subsidiary() {
-        return ENXIO;
+        return Err(Errno::ENXIO);
     }
 
     // Stream-head read water marks, and a controlling tty unless O_NOCTTY
@@ -97,19 +166,20 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
     // a shortage fails the open before a pty is taken).
     let opts = logic::manager_setopts(OpenFlags::from_bits_retain(oflag));
     let Some(mop) = Message::stroptions(opts.flags.bits(), opts.hiwat, opts.lowat) else {
-        return ENOMEM;
+        return Err(Errno::ENOMEM);
     };
 
     let Some(ptmp) = PtTtys::alloc() else {
         drop(mop);
-        return ENOMEM;
+        return Err(Errno::ENOMEM);
     };
 
     let dminor = ptmp.minor();
 
     rqp.set_private_pair(ptmp.as_ptr());
 
-    rqp.qprocson();
+    // From here the read queue has the stream head above it.
+    let rqp = rqp.qprocson();
 
     // Allow the subsidiary to send messages to the manager.
     let mut w = ptmp.enter_write();
@@ -121,15 +191,17 @@ pub fn ptmopen(rqp: Queue<'_>, devp: &mut dev_t, oflag: c_int, sflag: c_int) -> 
     *devp = logic::makedevice(logic::getmajor(*devp), dminor);
 
     // From here the pty is reached through q_ptr, until ptmclose.
-    0
+    Ok(())
 }
 
 /// Closes the manager: hangs up the subsidiary, unpublishes the manager's
 /// read queue, lets the subsidiary's write side drain (its service routine
 /// now NAKs and frees what it holds), unlinks and gives the pty back.
 #[inline]
-pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
+pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) {
     let r = ptmp.enter_read();
+    // ptm.c tests q_next before putnextctl; a published pts_rdq always has
+    // one (`Plumbed`), so the test only keeps step with ptm.c.
     if let Some(pts_rdq) = r.pts_rdq()
         && pts_rdq.has_next()
     {
@@ -168,8 +240,6 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
         clear |= PtState::PTSTTY;
     }
     ptmp.close(clear);
-
-    0
 }
 
 /// The write-side put procedure: flushes and ioctls are handled here, data
@@ -188,32 +258,31 @@ pub fn ptmclose(rqp: Queue<'_>, ptmp: PtTtys) -> c_int {
 /// outcome here is an outcome ptm.c can have, and the common path (data,
 /// ioctls) saves two `pt_lock` round trips per message.
 #[inline]
-pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) -> c_int {
+pub fn ptmwput(qp: Queue<'_>, ptmp: PtTtys, mp: Message) {
     // Ordinary messages first (data above all): one test tells them from
     // the high-priority ones, a second M_IOCTL from the rest.
     let db_type = c_int::from(mp.db_type());
     if db_type < sys::QPCTL {
         if db_type == sys::M_IOCTL {
             ptm_ioctl(qp, ptmp, mp);
-            return 0;
+            return;
         }
     } else if db_type == sys::M_FLUSH {
         ptm_flush(qp, ptmp, mp);
-        return 0;
+        return;
     } else if db_type == sys::M_READ {
         // Caused by ldterm; cannot be passed to the subsidiary.
         drop(mp);
-        return 0;
+        return;
     }
     // Everything else goes to the subsidiary, once there is one.
     if !ptmp.subsidiary_ready() {
         error_reply(qp, Some(mp));
-        return 0;
+        return;
     }
     // putq fails only when a band structure cannot be allocated; illumos
     // then leaks the message, this frees it (`putq_or_refuse`).
     qp.putq_or_refuse(mp);
-    0
 }
 
 /// The `M_FLUSH` branch of ptmwput: a write-side flush empties ptm's write
@@ -270,7 +339,7 @@ fn ptm_ioctl(qp: Queue<'_>, ptmp: PtTtys, mp: Message) {
     match logic::classify_ioctl(cmd) {
         PtIoctl::Other => {
             if !ptmp.subsidiary_ready() {
-                qp.miocnak(mp, 0, EINVAL);
+                qp.miocnak(mp, 0, Errno::EINVAL);
             } else {
                 // Queued for ptmwsrv. Deliberate difference: NAKed with
                 // ENOSR if no band structure can be allocated for it
@@ -316,12 +385,12 @@ extern "C" fn ptm_rare_ioctl(qp: Queue<'_>, ptmp: PtTtys, mut mp: Message, which
 /// ZONEPT: only a caller with PRIV_SYS_DEVICES may move the subsidiary into
 /// a zone, named by a `zoneid_t` payload in 0..=9999. The zone need not
 /// exist (yet).
-fn zonept(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
-    let cred = mp.ioctl().map(|ioc| ioc.cred()).ok_or(EINVAL)?;
+fn zonept(ptmp: &PtTtys, mp: &mut Message) -> Result<(), Errno> {
+    let cred = mp.ioctl().map(|ioc| ioc.cred()).ok_or(Errno::EINVAL)?;
     cred.drv_priv()?;
     let z = mp.pullup_payload::<sys::zoneid_t>()?;
     if !logic::zone_id_in_range(z) {
-        return Err(EINVAL);
+        return Err(Errno::EINVAL);
     }
     ptmp.lock().set_zoneid(z);
     Ok(())
@@ -329,14 +398,14 @@ fn zonept(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
 
 /// OWNERPT (from grantpt): the subsidiary node's owner, a `pt_own_t` whose
 /// ids must be valid in the pty's zone. No privilege is required.
-fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
+fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), Errno> {
     let own = mp.pullup_payload::<sys::pt_own_t>()?;
     // Deliberate fix: illumos passes a NULL zone on to VALID_UID and
     // zone_rele (a panic) when the pty's zone is gone; refuse instead.
-    let zone = Zone::find_by_id(ptmp.zoneid()).ok_or(EINVAL)?;
+    let zone = Zone::find_by_id(ptmp.zoneid()).ok_or(Errno::EINVAL)?;
     if !zone.valid_uid(own.pto_ruid) || !zone.valid_gid(own.pto_rgid) {
         // The zone hold is released on the way out, before the NAK.
-        return Err(EINVAL);
+        return Err(Errno::EINVAL);
     }
     drop(zone);
     ptmp.lock().set_owner(own.pto_ruid, own.pto_rgid);
@@ -351,7 +420,8 @@ fn ownerpt(ptmp: &PtTtys, mp: &mut Message) -> Result<(), c_int> {
 #[inline(never)]
 #[cfg_attr(ptm_kernel, unsafe(export_name = "ptm_error_reply"))]
 fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
-    if let Some(err) = Message::exchange(mp, sys::M_ERROR as u8, [sys::NOERROR, EINVAL as u8]) {
+    let bytes = [sys::NOERROR, Errno::EINVAL.to_byte()];
+    if let Some(err) = Message::exchange(mp, sys::M_ERROR as u8, bytes) {
         qp.qreply(err);
     }
 }
@@ -359,13 +429,12 @@ fn error_reply(qp: Queue<'_>, mp: Option<Message>) {
 /// The read-side service routine: the manager's stream head has room again,
 /// so let the subsidiary's write side send what it holds.
 #[inline]
-pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
+pub fn ptmrsrv(ptmp: &PtTtys) {
     let r = ptmp.enter_read();
     if let Some(pts_rdq) = r.pts_rdq() {
         pts_rdq.wr().qenable();
     }
     r.release();
-    0
 }
 
 /// The write-side service routine: passes queued messages to the
@@ -373,10 +442,10 @@ pub fn ptmrsrv(ptmp: &PtTtys) -> c_int {
 /// the subsidiary is gone or locked, discards them -- NAKing ioctls so their
 /// callers wake -- and raises the write error.
 #[inline]
-pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
+pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) {
     // If there are no messages there's nothing to do.
     let Some(mp) = qp.getq() else {
-        return 0;
+        return;
     };
 
     let r = ptmp.enter_read();
@@ -385,14 +454,13 @@ pub fn ptmwsrv(qp: Queue<'_>, ptmp: &PtTtys) -> c_int {
         None => discard_all(qp, mp),
     }
     r.release();
-    0
 }
 
 /// ptmwsrv's loop: passes messages up the subsidiary's stream while it has
 /// room (high-priority ones regardless); the first one that must wait goes
 /// back on the queue.
 #[inline(always)]
-fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_>, mut mp: Message) {
+fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_, Plumbed>, mut mp: Message) {
     loop {
         // Ordinary messages wait while the subsidiary is full; high-priority
         // ones go regardless.
@@ -418,7 +486,7 @@ fn send_to_subsidiary(qp: Queue<'_>, pts_rdq: Queue<'_>, mut mp: Message) {
 fn discard_all(qp: Queue<'_>, mut mp: Message) {
     loop {
         if c_int::from(mp.db_type()) == sys::M_IOCTL {
-            qp.miocnak(mp, 0, EINVAL);
+            qp.miocnak(mp, 0, Errno::EINVAL);
         } else {
             drop(mp);
         }

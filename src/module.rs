@@ -29,7 +29,7 @@ use core::mem::transmute;
 use core::ptr::{self, null_mut};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::ddi::{Message, PtTtys, Queue, ptms_init};
+use crate::ddi::{Errno, Message, PtTtys, Queue, ptms_init};
 use crate::driver;
 use crate::sys::{
     self, cb_ops, cred_t, dev_info_t, dev_ops, dev_t, mblk_t, modinfo, modldrv, modlinkage,
@@ -350,7 +350,7 @@ unsafe extern "C" fn ptmopen(
     // SAFETY: the framework passes the new stream's read queue, valid (and
     // not NULL) for the whole open, and a valid dev_t to update.
     let (rqp, devp) = unsafe { (Queue::from_entry(rqp), &mut *devp) };
-    driver::ptmopen(rqp, devp, oflag, sflag)
+    Errno::result_to_c(driver::ptmopen(rqp, devp, oflag, sflag))
 }
 
 /// qi_qclose: the framework's call into `driver::ptmclose`.
@@ -361,7 +361,8 @@ unsafe extern "C" fn ptmclose(rqp: *mut queue_t, _flag: c_int, _credp: *mut cred
     // SAFETY: close is only called for a stream whose open succeeded, so
     // q_ptr holds the pty ptmopen stored; this close gives it back.
     let ptmp = unsafe { PtTtys::of_open_stream(rqp) };
-    driver::ptmclose(rqp, ptmp)
+    driver::ptmclose(rqp, ptmp);
+    0
 }
 
 /// qi_putp of the write side: the framework's call into `driver::ptmwput`.
@@ -373,7 +374,9 @@ unsafe extern "C" fn ptmwput(qp: *mut queue_t, mp: *mut mblk_t) -> c_int {
     // SAFETY: put and service procedures only run between ptmopen's
     // qprocson and ptmclose's qprocsoff, while q_ptr holds the pty.
     let ptmp = unsafe { PtTtys::of_open_stream(qp) };
-    driver::ptmwput(qp, ptmp, mp)
+    driver::ptmwput(qp, ptmp, mp);
+    // The framework ignores a put procedure's value; ptm.c returns 0.
+    0
 }
 
 /// qi_srvp of the read side: the framework's call into `driver::ptmrsrv`.
@@ -383,7 +386,8 @@ unsafe extern "C" fn ptmrsrv(qp: *mut queue_t) -> c_int {
     let qp = unsafe { Queue::from_entry(qp) };
     // SAFETY: as for ptmwput.
     let ptmp = unsafe { PtTtys::of_open_stream(qp) };
-    driver::ptmrsrv(&ptmp)
+    driver::ptmrsrv(&ptmp);
+    0
 }
 
 /// qi_srvp of the write side: the framework's call into `driver::ptmwsrv`.
@@ -393,5 +397,6 @@ unsafe extern "C" fn ptmwsrv(qp: *mut queue_t) -> c_int {
     let qp = unsafe { Queue::from_entry(qp) };
     // SAFETY: as for ptmwput.
     let ptmp = unsafe { PtTtys::of_open_stream(qp) };
-    driver::ptmwsrv(qp, &ptmp)
+    driver::ptmwsrv(qp, &ptmp);
+    0
 }

@@ -3,7 +3,7 @@
 use core::ffi::c_int;
 use core::ptr;
 
-use super::Message;
+use super::{Errno, Message};
 use crate::sys;
 
 /// A read-only view of the `iocblk` of an `M_IOCTL` message.
@@ -44,12 +44,12 @@ pub struct Cred(*mut sys::cred_t);
 impl Cred {
     /// `drv_priv(9F)`: `Ok` if the credential may configure devices
     /// (`PRIV_SYS_DEVICES`), else `Err(EPERM)`.
-    pub fn drv_priv(self) -> Result<(), c_int> {
+    pub fn drv_priv(self) -> Result<(), Errno> {
         // SAFETY: the pointer came from the iocblk of a live M_IOCTL, which
         // holds a reference on the credential for the ioctl's lifetime.
         match unsafe { sys::drv_priv(self.0) } {
             0 => Ok(()),
-            err => Err(err),
+            err => Err(Errno::from_kernel(err)),
         }
     }
 }

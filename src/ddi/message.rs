@@ -1,9 +1,9 @@
 //! STREAMS messages (`mblk_t` chains) as an owned Rust value.
 
-use core::ffi::c_int;
 use core::mem::{ManuallyDrop, size_of};
 use core::ptr::{self, NonNull};
 
+use super::Errno;
 use crate::sys;
 
 /// An owned STREAMS message: the first `mblk_t` of a `b_cont` chain that
@@ -197,12 +197,12 @@ impl Message {
 
     /// `miocpullup(9F)`: makes the first continuation block hold `size`
     /// contiguous payload bytes; `Err(errno)` (EINVAL, ENOMEM) otherwise.
-    pub fn miocpullup(&mut self, size: usize) -> Result<(), c_int> {
+    pub fn miocpullup(&mut self, size: usize) -> Result<(), Errno> {
         // SAFETY: we own the message; miocpullup may replace b_cont but
         // leaves the first block, and so our ownership, as it was.
         match unsafe { sys::miocpullup(self.mp.as_ptr(), size) } {
             0 => Ok(()),
-            err => Err(err),
+            err => Err(Errno::from_kernel(err)),
         }
     }
 
@@ -214,7 +214,7 @@ impl Message {
     /// returns 0 for a nonzero size only when `b_cont` exists and holds at
     /// least that many bytes from its `b_rptr` (pulled up if they were
     /// spread over several blocks), so nothing is checked again.
-    pub fn pullup_payload<T: Payload>(&mut self) -> Result<T, c_int> {
+    pub fn pullup_payload<T: Payload>(&mut self) -> Result<T, Errno> {
         const { assert!(size_of::<T>() > 0) };
         self.miocpullup(size_of::<T>())?;
         // SAFETY: miocpullup succeeded for size_of::<T>() > 0 bytes, so

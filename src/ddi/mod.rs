@@ -12,16 +12,19 @@
 //! * [`IocBlk`], [`Cred`]: the `M_IOCTL` header;
 //! * [`PtTtys`], [`ReadRef`], [`WriteRef`], [`PtLock`]: the shared pty and
 //!   its PT_ENTER/PT_EXIT reference locks and `pt_lock` as RAII guards;
-//! * [`Zone`]: a held zone reference.
+//! * [`Zone`]: a held zone reference;
+//! * [`Errno`]: the error of every fallible operation, an illumos errno.
 
+mod errno;
 mod ioctl;
 mod message;
 mod ptty;
 mod queue;
 mod zone;
 
+pub use errno::Errno;
 pub use ioctl::{Cred, IocBlk};
 pub use message::{Head, Message, Payload};
 pub use ptty::{PtLock, PtTtys, ReadRef, WriteRef, attach_subsidiary, ptms_init};
-pub use queue::{FlushMode, Queue};
+pub use queue::{AnyQueue, FlushMode, Plumbed, Queue};
 pub use zone::Zone;

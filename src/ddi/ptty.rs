@@ -19,7 +19,7 @@ use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU16, Ordering};
 
-use super::{Message, Queue};
+use super::{Message, Plumbed, Queue};
 use crate::flags::PtState;
 use crate::sys;
 
@@ -57,6 +57,7 @@ pub struct PtTtys {
 impl PtTtys {
     /// `pt_ttys_alloc()`: a new pty, in state `PTMOPEN | PTLOCK`, or `None`
     /// when memory is short or the pty limit is reached.
+    #[must_use = "the pty leaks unless it is given back with `close`"]
     pub fn alloc() -> Option<PtTtys> {
         // SAFETY: no preconditions; the result is NULL or a pty whose
         // PTMOPEN state we now own.
@@ -211,11 +212,15 @@ impl<'a> Pty<'a> {
         PtState::from_bits_retain(bits)
     }
 
-    /// The queue named by `field`, valid for the guard's borrow `'g`.
-    fn queue_field<'g>(self, field: *mut *mut sys::queue_t) -> Option<Queue<'g>> {
+    /// The queue named by `field`, valid and plumbed for the guard's
+    /// borrow `'g`.
+    fn queue_field<'g>(self, field: *mut *mut sys::queue_t) -> Option<Queue<'g, Plumbed>> {
         // SAFETY: `field` points into the live pty; the caller holds a
         // reference lock for 'g, during which the queue it names (if any)
-        // cannot be torn down because its owner needs the write side.
+        // cannot be torn down because its owner needs the write side. Its
+        // owner publishes it only after its qprocson and withdraws it
+        // (under the write side) before its qprocsoff, so it has a
+        // successor for all of 'g.
         unsafe { Queue::from_raw(*field) }
     }
 }
@@ -290,6 +295,7 @@ fn pt_exit_write(pty: Pty<'_>) {
 }
 
 /// `pt_lock` held. Dropping it releases the mutex.
+#[must_use = "pt_lock is released as soon as the guard is dropped"]
 pub struct PtLock<'a> {
     pty: Pty<'a>,
 }
@@ -381,14 +387,15 @@ impl Drop for PtLock<'_> {
 }
 
 /// A reader reference (PT_ENTER_READ); PT_EXIT_READ on drop.
+#[must_use = "the reader reference is released as soon as the guard is dropped"]
 pub struct ReadRef<'a> {
     pty: Pty<'a>,
 }
 
 impl ReadRef<'_> {
     /// The subsidiary's read queue, if the subsidiary is open. It stays
-    /// valid while this reference is held.
-    pub fn pts_rdq(&self) -> Option<Queue<'_>> {
+    /// valid, with a successor, while this reference is held.
+    pub fn pts_rdq(&self) -> Option<Queue<'_, Plumbed>> {
         // SAFETY: field of the live pty; we hold a reader reference.
         self.pty
             .queue_field(unsafe { ptr::addr_of_mut!((*self.pty.raw()).pts_rdq) })
@@ -396,7 +403,7 @@ impl ReadRef<'_> {
 
     /// The subsidiary's read queue if traffic may go to it: unlocked and
     /// open (see [`logic::subsidiary_ready`](crate::logic::subsidiary_ready)).
-    pub fn ready_subsidiary(&self) -> Option<Queue<'_>> {
+    pub fn ready_subsidiary(&self) -> Option<Queue<'_, Plumbed>> {
         let q = self.pts_rdq();
         crate::logic::subsidiary_ready(self.pty.state(), q.is_some())
             .then_some(q)
@@ -423,19 +430,23 @@ impl Drop for ReadRef<'_> {
 }
 
 /// The writer mark (PT_ENTER_WRITE); PT_EXIT_WRITE on drop.
+#[must_use = "the writer mark is released as soon as the guard is dropped"]
 pub struct WriteRef<'a> {
     pty: Pty<'a>,
 }
 
 impl WriteRef<'_> {
-    /// Publishes (or withdraws, with `None`) the manager's read queue.
-    pub fn set_ptm_rdq(&mut self, q: Option<Queue<'_>>) {
+    /// Publishes (or withdraws, with `None`) the manager's read queue. Only
+    /// a plumbed queue (after `qprocson`) may be published: pts `putnext`s
+    /// to it.
+    pub fn set_ptm_rdq(&mut self, q: Option<Queue<'_, Plumbed>>) {
         let raw = q.map_or(ptr::null_mut(), Queue::as_ptr);
         // SAFETY: ptm_rdq is only written under the writer mark, held.
         unsafe { (*self.pty.raw()).ptm_rdq = raw }
     }
 
     /// Takes the preallocated zero-length message pts stored for its close.
+    #[must_use = "the message is freed if dropped; say so with `drop`"]
     pub fn take_nullmsg(&mut self) -> Option<Message> {
         // SAFETY: pt_nullmsg is only read or written under the writer mark,
         // held; the message it names belongs to whoever takes it out.
@@ -446,7 +457,7 @@ impl WriteRef<'_> {
     }
 
     /// The subsidiary's read queue, if open.
-    pub fn pts_rdq(&self) -> Option<Queue<'_>> {
+    pub fn pts_rdq(&self) -> Option<Queue<'_, Plumbed>> {
         // SAFETY: field of the live pty; we hold the writer mark.
         self.pty
             .queue_field(unsafe { ptr::addr_of_mut!((*self.pty.raw()).pts_rdq) })

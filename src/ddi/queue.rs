@@ -4,7 +4,7 @@ use core::ffi::{c_int, c_void};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::Message;
+use super::{Errno, Message};
 use crate::sys;
 
 /// How `flushq`/`flushband` choose what to free.
@@ -26,7 +26,31 @@ impl FlushMode {
     }
 }
 
-/// One queue of a STREAMS queue pair, valid for the lifetime `'q`.
+/// What is known of a [`Queue`]'s place in its stream, its second type
+/// parameter: nothing ([`AnyQueue`], the default), or that it is
+/// [`Plumbed`].
+///
+/// A driver's read queue gets a successor (`q_next`: the stream head, or the
+/// module pushed above the driver) when its open calls `qprocson(9F)`, and
+/// loses it when its close calls `qprocsoff(9F)`; in between, pushing and
+/// popping modules changes the successor but never removes it. `putnext`,
+/// `putnextctl` and `bcanputnext` dereference `q_next`, so they exist only
+/// for a `Queue<'q, Plumbed>`, which is had in two ways:
+///
+/// * [`Queue::qprocson`] returns the queue it plumbed;
+/// * the subsidiary's read queue read from `pt_ttys` under a reference lock
+///   ([`ReadRef::pts_rdq`](super::ReadRef::pts_rdq)): pts publishes it
+///   only after its `qprocson` and withdraws it before its `qprocsoff`,
+///   and the reference keeps it from being withdrawn while it is used.
+pub enum Plumbed {}
+
+/// A queue of which nothing more is known than that it is valid (see
+/// [`Plumbed`]).
+pub enum AnyQueue {}
+
+/// One queue of a STREAMS queue pair, valid for the lifetime `'q`; `P` says
+/// whether it is known to have a successor ([`Plumbed`]) or not
+/// ([`AnyQueue`]).
 ///
 /// A `Queue<'q>` is only created for a queue the framework guarantees to
 /// exist for `'q`: the queue an entry point was called with (valid for that
@@ -35,39 +59,69 @@ impl FlushMode {
 /// [`WriteRef`](super::WriteRef) it was borrowed from lives). It is `Copy`:
 /// a queue is a shared kernel object that every method only hands to the
 /// kernel's own thread-safe STREAMS utilities.
-#[derive(Clone, Copy)]
 #[repr(transparent)]
-pub struct Queue<'q> {
+pub struct Queue<'q, P = AnyQueue> {
     q: NonNull<sys::queue_t>,
     _life: PhantomData<&'q sys::queue_t>,
+    _plumbing: PhantomData<fn() -> P>,
 }
 
-impl<'q> Queue<'q> {
-    /// Wraps a raw queue pointer, `None` for NULL.
-    ///
-    /// # Safety
-    ///
-    /// `q` must be NULL or a queue that stays valid (not freed, still part
-    /// of its stream) for all of `'q`.
-    pub unsafe fn from_raw(q: *mut sys::queue_t) -> Option<Queue<'q>> {
-        NonNull::new(q).map(|q| Queue {
-            q,
-            _life: PhantomData,
-        })
+impl<P> Clone for Queue<'_, P> {
+    fn clone(&self) -> Self {
+        *self
     }
+}
 
+impl<P> Copy for Queue<'_, P> {}
+
+impl<'q> Queue<'q> {
     /// Wraps a queue pointer the framework guarantees is not NULL (the
     /// queue argument of an entry point), without testing it.
     ///
     /// # Safety
     ///
-    /// As for [`from_raw`](Self::from_raw), and `q` must not be NULL.
+    /// As for [`from_raw`](Queue::from_raw) of a queue of unknown plumbing,
+    /// and `q` must not be NULL.
     pub unsafe fn from_entry(q: *mut sys::queue_t) -> Queue<'q> {
         Queue {
             // SAFETY: the caller guarantees q is not NULL.
             q: unsafe { NonNull::new_unchecked(q) },
             _life: PhantomData,
+            _plumbing: PhantomData,
         }
+    }
+
+    /// `qprocson(9F)` on the read queue of our pair: from now on the
+    /// driver's put and service procedures may be called, and the queue has
+    /// a successor (the stream head) until [`qprocsoff`](Queue::qprocsoff).
+    /// Returns the queue as a [`Plumbed`] one.
+    pub fn qprocson(self) -> Queue<'q, Plumbed> {
+        // SAFETY: our own read queue during open.
+        unsafe { sys::qprocson(self.q.as_ptr()) };
+        Queue {
+            q: self.q,
+            _life: PhantomData,
+            _plumbing: PhantomData,
+        }
+    }
+}
+
+impl<'q, P> Queue<'q, P> {
+    /// Wraps a raw queue pointer, `None` for NULL; as a `Queue<'q, Plumbed>`
+    /// when the caller knows it has a successor.
+    ///
+    /// # Safety
+    ///
+    /// `q` must be NULL or a queue that stays valid (not freed, still part
+    /// of its stream) for all of `'q`; for a `Queue<'q, Plumbed>`, one that
+    /// also has a successor (`q_next`) for all of `'q`, i.e. stays between
+    /// its driver's `qprocson` and `qprocsoff` (see [`Plumbed`]).
+    pub unsafe fn from_raw(q: *mut sys::queue_t) -> Option<Queue<'q, P>> {
+        NonNull::new(q).map(|q| Queue {
+            q,
+            _life: PhantomData,
+            _plumbing: PhantomData,
+        })
     }
 
     /// The raw pointer, for storing in `pt_ttys`.
@@ -128,6 +182,67 @@ impl<'q> Queue<'q> {
         }
     }
 
+    /// `putbq(9F)`: back at the head of its class; like [`putq`](Self::putq)
+    /// on failure.
+    pub fn putbq(self, mp: Message) -> Result<(), Message> {
+        let raw = mp.into_nonnull();
+        // SAFETY: as for putq.
+        match unsafe { sys::putbq(self.q.as_ptr(), raw.as_ptr()) } {
+            // SAFETY: as for putq.
+            0 => Err(unsafe { Message::from_nonnull(raw) }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `qreply(9F)`: sends the message back the other way in this stream.
+    pub fn qreply(self, mp: Message) {
+        // SAFETY: valid queue; the message is handed over.
+        unsafe { sys::qreply(self.q.as_ptr(), mp.into_raw()) }
+    }
+
+    /// `qenable(9F)`: schedules the queue's service procedure.
+    pub fn qenable(self) {
+        // SAFETY: valid queue; qenable ignores queues being closed.
+        unsafe { sys::qenable(self.q.as_ptr()) }
+    }
+
+    /// `flushq(9F)`.
+    pub fn flushq(self, mode: FlushMode) {
+        // SAFETY: valid queue.
+        unsafe { sys::flushq(self.q.as_ptr(), mode.raw()) }
+    }
+
+    /// `flushband(9F)`.
+    pub fn flushband(self, band: u8, mode: FlushMode) {
+        // SAFETY: valid queue.
+        unsafe { sys::flushband(self.q.as_ptr(), band, mode.raw()) }
+    }
+
+    /// `qprocsoff(9F)` (on the read queue of our pair).
+    pub fn qprocsoff(self) {
+        // SAFETY: our own read queue during close.
+        unsafe { sys::qprocsoff(self.q.as_ptr()) }
+    }
+
+    /// `miocack(9F)`: acknowledges an `M_IOCTL` back up this write queue's
+    /// stream.
+    pub fn miocack(self, mp: Message, count: c_int, rval: c_int) {
+        // SAFETY: valid queue and an M_IOCTL message we own (checked to hold
+        // an iocblk by the caller's `Message::ioctl`); handed over.
+        unsafe { sys::miocack(self.q.as_ptr(), mp.into_raw(), count, rval) }
+    }
+
+    /// `miocnak(9F)`: refuses an `M_IOCTL` with `error` (where an
+    /// [`Errno`] becomes the C `ioc_error`).
+    pub fn miocnak(self, mp: Message, count: c_int, error: Errno) {
+        // SAFETY: as for miocack.
+        unsafe { sys::miocnak(self.q.as_ptr(), mp.into_raw(), count, error.to_c()) }
+    }
+}
+
+/// Queueing on ptm's own write queue (not generic: the banded path is one
+/// out-of-line function with a C name).
+impl Queue<'_> {
     /// `putq(9F)`, and if the message cannot be queued: an `M_IOCTL` is
     /// NAKed with ENOSR (out of STREAMS resources) so that its caller wakes
     /// at once and learns why, anything else is freed. (illumos leaks it,
@@ -158,33 +273,18 @@ impl<'q> Queue<'q> {
         if let Err(back) = self.putq(mp)
             && c_int::from(back.db_type()) == sys::M_IOCTL
         {
-            self.miocnak(back, 0, sys::ENOSR);
+            self.miocnak(back, 0, Errno::ENOSR);
         }
     }
+}
 
-    /// `putbq(9F)`: back at the head of its class; like [`putq`](Self::putq)
-    /// on failure.
-    pub fn putbq(self, mp: Message) -> Result<(), Message> {
-        let raw = mp.into_nonnull();
-        // SAFETY: as for putq.
-        match unsafe { sys::putbq(self.q.as_ptr(), raw.as_ptr()) } {
-            // SAFETY: as for putq.
-            0 => Err(unsafe { Message::from_nonnull(raw) }),
-            _ => Ok(()),
-        }
-    }
-
+/// What only a queue with a successor can do.
+impl Queue<'_, Plumbed> {
     /// `putnext(9F)`: passes the message to the next queue's put procedure.
     pub fn putnext(self, mp: Message) {
-        // SAFETY: valid queue with a successor (our reference lock or the
-        // framework keeps the stream plumbed); the message is handed over.
+        // SAFETY: valid queue with a successor (`Plumbed`: between
+        // qprocson and qprocsoff); the message is handed over.
         unsafe { sys::putnext(self.q.as_ptr(), mp.into_raw()) }
-    }
-
-    /// `qreply(9F)`: sends the message back the other way in this stream.
-    pub fn qreply(self, mp: Message) {
-        // SAFETY: valid queue; the message is handed over.
-        unsafe { sys::qreply(self.q.as_ptr(), mp.into_raw()) }
     }
 
     /// `putnextctl(9F)`: sends a new zero-length control message of type
@@ -194,54 +294,10 @@ impl<'q> Queue<'q> {
         unsafe { sys::putnextctl(self.q.as_ptr(), c_int::from(db_type)) != 0 }
     }
 
-    /// `qenable(9F)`: schedules the queue's service procedure.
-    pub fn qenable(self) {
-        // SAFETY: valid queue; qenable ignores queues being closed.
-        unsafe { sys::qenable(self.q.as_ptr()) }
-    }
-
-    /// `flushq(9F)`.
-    pub fn flushq(self, mode: FlushMode) {
-        // SAFETY: valid queue.
-        unsafe { sys::flushq(self.q.as_ptr(), mode.raw()) }
-    }
-
-    /// `flushband(9F)`.
-    pub fn flushband(self, band: u8, mode: FlushMode) {
-        // SAFETY: valid queue.
-        unsafe { sys::flushband(self.q.as_ptr(), band, mode.raw()) }
-    }
-
     /// `bcanputnext(9F)`: whether band `band` of the next queue with a
     /// service procedure has room (marks it wanted if not).
     pub fn bcanputnext(self, band: u8) -> bool {
         // SAFETY: valid queue, as for putnext.
         unsafe { sys::bcanputnext(self.q.as_ptr(), band) != 0 }
-    }
-
-    /// `qprocson(9F)` (on the read queue of our pair).
-    pub fn qprocson(self) {
-        // SAFETY: our own read queue during open.
-        unsafe { sys::qprocson(self.q.as_ptr()) }
-    }
-
-    /// `qprocsoff(9F)` (on the read queue of our pair).
-    pub fn qprocsoff(self) {
-        // SAFETY: our own read queue during close.
-        unsafe { sys::qprocsoff(self.q.as_ptr()) }
-    }
-
-    /// `miocack(9F)`: acknowledges an `M_IOCTL` back up this write queue's
-    /// stream.
-    pub fn miocack(self, mp: Message, count: c_int, rval: c_int) {
-        // SAFETY: valid queue and an M_IOCTL message we own (checked to hold
-        // an iocblk by the caller's `Message::ioctl`); handed over.
-        unsafe { sys::miocack(self.q.as_ptr(), mp.into_raw(), count, rval) }
-    }
-
-    /// `miocnak(9F)`: refuses an `M_IOCTL` with `error`.
-    pub fn miocnak(self, mp: Message, count: c_int, error: c_int) {
-        // SAFETY: as for miocack.
-        unsafe { sys::miocnak(self.q.as_ptr(), mp.into_raw(), count, error) }
     }
 }

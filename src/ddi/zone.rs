@@ -6,6 +6,7 @@ use crate::logic::id_below_maxuid;
 use crate::sys;
 
 /// A held zone (`zone_find_by_id`); the hold is dropped with `zone_rele`.
+#[must_use = "the zone hold is released as soon as the value is dropped"]
 pub struct Zone {
     z: NonNull<sys::zone_t>,
 }
@@ -13,6 +14,7 @@ pub struct Zone {
 impl Zone {
     /// `zone_find_by_id(id)`: the zone if it exists and is running (READY
     /// to DOWN), held; `None` otherwise.
+    #[must_use = "the hold is released at once if the zone is dropped"]
     pub fn find_by_id(id: sys::zoneid_t) -> Option<Zone> {
         // SAFETY: no preconditions; a non-NULL result carries a hold that
         // this value releases exactly once.

@@ -22,7 +22,7 @@ elsewhere, never silently passed.  Every check runs under a timer, so a hang
 is reported as a failure instead of stalling CI.
 
 The illumos expectations follow the stream-head and ptm/pts behaviour
-described in docs/illumos.md (and the project's STREAMS notes): a bare
+described in docs/illumos.md and docs/streams.md: a bare
 subsidiary has no line discipline until ptem and ldterm are pushed; the
 manager reads exactly one zero-length message when the last subsidiary closes;
 after the manager closes, the subsidiary still drains data already queued and

@@ -279,7 +279,7 @@ fn c_reference_object_loads_and_its_linkage_reaches_mod_install_intact() {
 }
 
 // The checks below read ptm's static structures in the loaded data and
-// text areas (offsets from docs/illumos-abi.md). Each is `unsafe` with
+// text areas (offsets from docs/abi.md §5, §6). Each is `unsafe` with
 // one contract: `m` is ptm.c's object, loaded, and the address passed in
 // is the structure named.
 
@@ -442,7 +442,7 @@ fn c_reference_object_imports_only_what_the_abi_doc_lists() {
     let m = load_reference(&obj);
     let mut names: Vec<&str> = m.imports().iter().map(|i| i.name()).collect();
     names.sort_unstable();
-    // docs/illumos-abi.md section 1.3, non-DEBUG build: 46 symbols.
+    // docs/abi.md section 3, non-DEBUG build: 46 symbols.
     assert_eq!(names.len(), 46, "{names:?}");
     for i in m.imports() {
         let expected = if i.name() == "mod_driverops" {

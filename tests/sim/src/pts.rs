@@ -1,6 +1,6 @@
 //! The subsidiary driver `pts`, written for the simulator from the
 //! behaviour of illumos `usr/src/uts/common/io/pts.c` (see
-//! streams-semantics.md §3.3–3.5). It shares `struct pt_ttys` with the
+//! docs/streams.md §3.3–3.5). It shares `struct pt_ttys` with the
 //! driver under test and uses the same reference-count protocol
 //! (`PT_ENTER_READ` … `PT_EXIT_WRITE`) through the simulator's
 //! `mutex_enter`/`cv_wait`, so lock misuse by either side is caught the same

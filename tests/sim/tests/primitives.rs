@@ -1,5 +1,5 @@
 //! The simulator's STREAMS primitives checked against the illumos rules
-//! (streams-semantics.md §1, §6), independently of any driver.
+//! (docs/streams.md §1, §4), independently of any driver.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
