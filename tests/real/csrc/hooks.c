@@ -225,6 +225,7 @@ int kp_late_services;
 static queue_t *late_head;
 static queue_t *late_tail;
 static size_t late_count;
+void kp_late_hold_again(queue_t *);
 
 /*
  * A service procedure that keeps enabling its own queue while it runs (a
@@ -277,13 +278,7 @@ qenable_locked(queue_t *q)
 	q->q_flag |= QENAB;
 	if (q->q_flag & QINSERVICE)
 		return;
-	q->q_link = NULL;
-	if (late_tail == NULL)
-		late_head = q;
-	else
-		late_tail->q_link = q;
-	late_tail = q;
-	late_count++;
+	kp_late_hold_again(q);
 }
 
 /* How many queues are held. */
@@ -318,8 +313,8 @@ kp_late_take(queue_t **qs, stdata_t **sts, size_t room)
 }
 
 /*
- * Puts a queue taken off the world's list back on it, at the end (a
- * queue the world keeps holding).
+ * Puts a queue on the world's list of held queues, at the end: when it is
+ * first held, and when one taken off is held again.
  */
 void
 kp_late_hold_again(queue_t *q)
