@@ -8,6 +8,16 @@ use ptm::sys::*;
 
 use crate::api::{Errno, IocReply, MsgDesc, QueueInfo};
 
+/// The trace's name of `inject_down(fd, mtype, band, data)`, the same in
+/// every world.
+pub fn inject_call(fd: crate::Fd, mtype: u8, band: u8, len: usize) -> String {
+    format!(
+        "inject(fd{}, {} band {band}, {len} bytes)",
+        fd.0,
+        mtype_name(mtype)
+    )
+}
+
 /// The illumos name of a message type.
 pub fn mtype_name(t: u8) -> String {
     let n = match t as c_int {

@@ -8,8 +8,8 @@ use std::ffi::c_int;
 use std::ptr;
 
 use ptm::sys::*;
-use ptm_scenario::msg::show_bytes;
-use ptm_scenario::{Errno, Fd, O_NDELAY, O_NONBLOCK, PollBits, mtype_name};
+use ptm_scenario::msg::{inject_call, show_bytes};
+use ptm_scenario::{Errno, Fd, O_NDELAY, O_NONBLOCK, PollBits};
 
 use crate::put;
 use crate::sched;
@@ -354,15 +354,7 @@ pub(crate) fn inject_down(fd: Fd, mtype: u8, band: u8, data: &[u8]) -> Result<()
         put::putnext(head_wq(sid), mp);
         sched::run_services(Some(sid), false);
     });
-    sys(
-        format!(
-            "inject(fd{}, {} band {band}, {} bytes)",
-            fd.0,
-            mtype_name(mtype),
-            data.len()
-        ),
-        show_unit(&r),
-    );
+    sys(inject_call(fd, mtype, band, data.len()), show_unit(&r));
     r
 }
 

@@ -5,7 +5,7 @@
 use std::ffi::{c_int, c_void};
 
 use ptm::sys::{iocblk, mblk_t};
-use ptm_scenario::msg::{ioctl_name, mtype_name, show_bytes, show_ioc};
+use ptm_scenario::msg::{inject_call, ioctl_name, show_bytes, show_ioc};
 use ptm_scenario::{Errno, Fd, IocReply, PollBits, PtsNode};
 
 use super::{CLONE_MAJOR, PTM_MAJOR, PTS_MAJOR};
@@ -511,15 +511,7 @@ impl World {
             sched::settle();
             Ok(())
         });
-        trace::sys(
-            format!(
-                "inject(fd{}, {} band {band}, {} bytes)",
-                fd.0,
-                mtype_name(mtype),
-                data.len()
-            ),
-            show_unit(&r),
-        );
+        trace::sys(inject_call(fd, mtype, band, data.len()), show_unit(&r));
         r
     }
 
