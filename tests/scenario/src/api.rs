@@ -620,6 +620,12 @@ pub trait Backend: Sync {
     fn stuck_report(&self) -> String {
         String::new()
     }
+    /// The bad-input matrices run one case in this many (chosen by a hash
+    /// of the case's name, the same every run) unless `BAD_INPUT_FULL=1`:
+    /// 1, every case, for a world whose cases are cheap.
+    fn bad_input_sample(&self) -> usize {
+        1
+    }
 }
 
 #[cfg(test)]

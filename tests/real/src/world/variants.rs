@@ -215,6 +215,17 @@ impl Backend for RealBackend {
         "real"
     }
 
+    /// A world here costs milliseconds and the matrices run one world at a
+    /// time: `make test` takes one case in 8 of each large bad-input matrix
+    /// (`PTM_REAL_BAD_INPUT_SAMPLE=n` for another share, `BAD_INPUT_FULL=1`
+    /// for every case).
+    fn bad_input_sample(&self) -> usize {
+        std::env::var("PTM_REAL_BAD_INPUT_SAMPLE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8)
+    }
+
     /// Every kernel thread and what it waits for.
     fn stuck_report(&self) -> String {
         crate::kernel::sched::dump()

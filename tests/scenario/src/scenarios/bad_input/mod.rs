@@ -117,6 +117,9 @@ struct Runner<'b> {
     what: &'static str,
     variants: Vec<Variant>,
     cases: usize,
+    /// One case in `sample` runs ([`Backend::bad_input_sample`]).
+    sample: usize,
+    sampled_out: usize,
     c_skipped: usize,
     runs: usize,
     failures: Vec<String>,
@@ -140,6 +143,12 @@ impl<'b> Runner<'b> {
             what,
             variants,
             cases: 0,
+            sample: if full() {
+                1
+            } else {
+                backend.bad_input_sample().max(1)
+            },
+            sampled_out: 0,
             c_skipped: 0,
             runs: 0,
             failures: Vec::new(),
@@ -155,6 +164,10 @@ impl<'b> Runner<'b> {
     /// Like [`Runner::case`]; with `c_safe` false the variants derived
     /// from ptm.c sit it out (it would corrupt this process's heap there).
     fn case_where(&mut self, name: &str, c_safe: bool, f: &Case) {
+        if !sampled_in(name, self.sample) {
+            self.sampled_out += 1;
+            return;
+        }
         self.cases += 1;
         if std::env::var_os("BAD_INPUT_VERBOSE").is_some() {
             eprintln!("case {}: {name}", self.cases);
@@ -193,8 +206,16 @@ impl<'b> Runner<'b> {
             } else {
                 "one variant, expectations hold"
             };
+            let sampled = if self.sample > 1 {
+                format!(
+                    " (1 in {} sampled, {} left out; BAD_INPUT_FULL=1 runs all)",
+                    self.sample, self.sampled_out
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "bad_input {}: {} cases, {} runs on {} variants ({}), {} C-unsafe runs left out, {agree} ({secs:.1} s)",
+                "bad_input {}: {} cases{sampled}, {} runs on {} variants ({}), {} C-unsafe runs left out, {agree} ({secs:.1} s)",
                 self.what,
                 self.cases,
                 self.runs,
@@ -217,6 +238,15 @@ impl<'b> Runner<'b> {
                 .join("\n\n")
         );
     }
+}
+
+/// Whether the case `name` is in a 1-in-`n` sample: FNV-1a of the name,
+/// so that the sample does not follow the loops that make the cases.
+fn sampled_in(name: &str, n: usize) -> bool {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    n <= 1 || h % n as u64 == 0
 }
 
 /// One case in a fresh world of `v` of backend `b`: the expectation, then
